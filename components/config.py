@@ -61,11 +61,49 @@ FARGATE_CPU_MEMORY: dict[int, tuple[int, ...]] = {
 
 # Linux capability names (capabilities(7)); ECS and Docker spell them without CAP_.
 LINUX_CAPABILITIES = frozenset(
-    """AUDIT_CONTROL AUDIT_READ AUDIT_WRITE BLOCK_SUSPEND BPF CHECKPOINT_RESTORE CHOWN
-    DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID IPC_LOCK IPC_OWNER KILL LEASE LINUX_IMMUTABLE
-    MAC_ADMIN MAC_OVERRIDE MKNOD NET_ADMIN NET_BIND_SERVICE NET_BROADCAST NET_RAW PERFMON
-    SETFCAP SETGID SETPCAP SETUID SYS_ADMIN SYS_BOOT SYS_CHROOT SYS_MODULE SYS_NICE SYS_PACCT
-    SYS_PTRACE SYS_RAWIO SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG SYSLOG WAKE_ALARM""".split()
+    [
+        "AUDIT_CONTROL",
+        "AUDIT_READ",
+        "AUDIT_WRITE",
+        "BLOCK_SUSPEND",
+        "BPF",
+        "CHECKPOINT_RESTORE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "KILL",
+        "LEASE",
+        "LINUX_IMMUTABLE",
+        "MAC_ADMIN",
+        "MAC_OVERRIDE",
+        "MKNOD",
+        "NET_ADMIN",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_RAW",
+        "PERFMON",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_CHROOT",
+        "SYS_MODULE",
+        "SYS_NICE",
+        "SYS_PACCT",
+        "SYS_PTRACE",
+        "SYS_RAWIO",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "SYSLOG",
+        "WAKE_ALARM",
+    ]
 )
 
 AGENT_TYPES = ("ops_agent", "dev_agent", "pm_agent")
@@ -80,9 +118,27 @@ FLY_VM_SIZES = (
     "performance-8x",
     "performance-16x",
 )
-FLY_REGIONS = (
-    "ams arn bom cdg dfw ewr fra gru iad jnb lax lhr nrt ord sin sjc syd yul yyz"
-).split()
+FLY_REGIONS = [
+    "ams",
+    "arn",
+    "bom",
+    "cdg",
+    "dfw",
+    "ewr",
+    "fra",
+    "gru",
+    "iad",
+    "jnb",
+    "lax",
+    "lhr",
+    "nrt",
+    "ord",
+    "sin",
+    "sjc",
+    "syd",
+    "yul",
+    "yyz",
+]
 GIB = 1024**3
 
 
@@ -241,7 +297,8 @@ class Ulimit(_Model):
     def _soft_within_hard(self) -> Ulimit:
         if self.soft > self.hard:
             raise ValueError(
-                f"@soft: soft limit {self.soft} exceeds hard limit {self.hard}; allowed: soft <= hard"
+                f"@soft: soft limit {self.soft} exceeds hard limit {self.hard}; "
+                "allowed: soft <= hard"
             )
         return self
 
@@ -363,7 +420,8 @@ class FargateSettings(_Model):
     def _valid_task_size(self) -> FargateSettings:
         if self.cpu not in FARGATE_CPU_MEMORY:
             raise ValueError(
-                f"@cpu: {self.cpu} is not allowed; allowed: {', '.join(map(str, FARGATE_CPU_MEMORY))}"
+                f"@cpu: {self.cpu} is not allowed; "
+                f"allowed: {', '.join(map(str, FARGATE_CPU_MEMORY))}"
             )
         allowed = FARGATE_CPU_MEMORY[self.cpu]
         if self.memory not in allowed:
@@ -428,7 +486,9 @@ class FlySettings(_Model):
     def _fly_app_name(cls, app: str) -> str:
         if not FLY_APP_PATTERN.match(app) or "--" in app:
             raise ValueError(
-                _one_of(app, "3-63 lowercase letters, digits and single dashes, starting with a letter")
+                _one_of(
+                    app, "3-63 lowercase letters, digits and single dashes, starting with a letter"
+                )
             )
         return app
 
@@ -613,7 +673,11 @@ def _format_location(location: tuple[int | str, ...]) -> str:
     for index, part in enumerate(location):
         if isinstance(part, int):
             key += f"[{part}]"
-        elif part in ("fargate", "fly", "create", "existing") and index > 0 and _is_tag(location, index):
+        elif (
+            part in ("fargate", "fly", "create", "existing")
+            and index > 0
+            and _is_tag(location, index)
+        ):
             continue  # the discriminated-union tag pydantic inserts; not a key the user wrote
         else:
             key += (":" if index == 0 else ".") + str(part)

@@ -10,10 +10,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from components.config import ConfigError
-from tools.preview import artifacts
 import pulumi
 
+from components.config import ConfigError
+from tools.preview import artifacts
 from tools.preview.pipeline import ROOT, PreviewResult, UnknownVariantError, preview_stack
 from tools.preview.stack_file import StackFileError
 
@@ -21,7 +21,9 @@ from tools.preview.stack_file import StackFileError
 def _parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.preview", description=__doc__)
     parser.add_argument("--stack", default="staging", help="stack name (default: staging)")
-    parser.add_argument("--variant", help="an insecure variant of the stack, to see the pack block it")
+    parser.add_argument(
+        "--variant", help="an insecure variant of the stack, to see the pack block it"
+    )
     parser.add_argument("--no-policy", action="store_true", help="skip the policy pack")
     parser.add_argument("--out", type=Path, help="output folder (default: build/<stack>)")
     return parser.parse_args(argv)
@@ -61,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _print_report(result)
     if result.exit_code:
-        print("error: the policy pack blocks this stack (mandatory violations above)", file=sys.stderr)
+        print(
+            "error: the policy pack blocks this stack (mandatory violations above)", file=sys.stderr
+        )
     return result.exit_code
 
 

@@ -149,7 +149,12 @@ def _domains_of(rule: RecordedResource, lists: Mapping[str, RecordedResource]) -
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    render = lambda row: "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()  # noqa: E731
+
+    def render(row: Sequence[str]) -> str:
+        return "  ".join(
+            cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+        ).rstrip()
+
     return [render(header), render(["-" * width for width in widths]), *map(render, rows)]
 
 

@@ -24,7 +24,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 PROJECT = "agent-sandbox"
 MOCK_ACCOUNT_ID = "123456789012"
-SECRET_PLACEHOLDER = "[secret]"
+SECRET_PLACEHOLDER = "[secret]"  # noqa: S105 - the redaction marker, not a secret
 _SECRET_SIG = rpc._special_sig_key
 _SECRET_VALUE = rpc._special_secret_sig
 
@@ -89,14 +89,15 @@ def _normalize(value: Any, keep_secrets: bool) -> Any:
 
 def _mock_outputs(type_: str, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
     """Plausible provider outputs, so downstream Outputs resolve the way they would in AWS."""
-    service = type_.split(":")[1].split("/")[0] if type_.count(":") >= 2 else "mock"
+    service = type_.split(":")[1].split("/", maxsplit=1)[0] if type_.count(":") >= 2 else "mock"
+    kind = type_.rsplit(":", maxsplit=1)[-1].lower()
     physical_name = inputs.get("name") or f"{name}-0000000"
     if service == "iam":
-        arn = f"arn:aws:iam::{MOCK_ACCOUNT_ID}:{type_.split(':')[-1].lower()}/{physical_name}"
+        arn = f"arn:aws:iam::{MOCK_ACCOUNT_ID}:{kind}/{physical_name}"
     elif type_ == "aws:cloudwatch/logGroup:LogGroup":
         arn = f"arn:aws:logs:{region}:{MOCK_ACCOUNT_ID}:log-group:{physical_name}"
     else:
-        arn = f"arn:aws:{service}:{region}:{MOCK_ACCOUNT_ID}:{type_.split(':')[-1].lower()}/{physical_name}"
+        arn = f"arn:aws:{service}:{region}:{MOCK_ACCOUNT_ID}:{kind}/{physical_name}"
     outputs: dict[str, Any] = {"arn": arn, "name": physical_name}
     if type_ == "aws:ec2/vpc:Vpc":
         outputs["defaultSecurityGroupId"] = "sg-0default0000000000"
@@ -121,13 +122,26 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         return resource_id, _mock_outputs(args.typ, args.name, inputs, self.region)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": MOCK_ACCOUNT_ID, "arn": "arn:aws:iam::mock", "id": "mock"}, None
-        if args.token == "aws:index/getRegion:getRegion":
-            return {"name": self.region, "region": self.region, "id": self.region}, None
-        if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
-        raise NotImplementedError(f"the offline preview has no mock for the call {args.token!r}")
+        answers = {
+            "aws:index/getCallerIdentity:getCallerIdentity": {
+                "accountId": MOCK_ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{MOCK_ACCOUNT_ID}:user/offline-preview",
+                "id": MOCK_ACCOUNT_ID,
+            },
+            "aws:index/getRegion:getRegion": {
+                "name": self.region,
+                "region": self.region,
+                "id": self.region,
+            },
+            "aws:index/getPartition:getPartition": {
+                "partition": "aws",
+                "dnsSuffix": "amazonaws.com",
+                "id": "aws",
+            },
+        }
+        if args.token not in answers:
+            raise NotImplementedError(f"the offline preview has no mock for {args.token!r}")
+        return answers[args.token], None
 
 
 class _RecordingMonitor(mocks.MockMonitor):

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sandbox_policies.ecs_schema import validate_register_task_definition
+
 from tools.preview import artifacts
 from tools.preview.mock_runtime import RecordedRun, run_program_file, to_json
 from tools.preview.stack_file import (
@@ -50,7 +52,9 @@ def policy_config_path(stack: str, root: Path = ROOT) -> Path:
     return root / "policies" / "config" / f"{stack}.json"
 
 
-def evaluate(stack: str, *, root: Path = ROOT, variant: str | None = None) -> tuple[RecordedRun, list[str]]:
+def evaluate(
+    stack: str, *, root: Path = ROOT, variant: str | None = None
+) -> tuple[RecordedRun, list[str]]:
     """Run the program for ``stack`` under mocks; returns the registrations and warnings."""
     config = read_stack_file(root / f"Pulumi.{stack}.yaml")
     chosen = _variant(variant)
@@ -68,7 +72,7 @@ def evaluate(stack: str, *, root: Path = ROOT, variant: str | None = None) -> tu
 def _variant(name: str | None) -> Any:
     if name is None:
         return None
-    from tools.preview.variants import VARIANTS
+    from tools.preview.variants import VARIANTS  # noqa: PLC0415 - only --variant needs it
 
     if name not in VARIANTS:
         raise UnknownVariantError(f"unknown variant {name!r}; known: {', '.join(sorted(VARIANTS))}")
@@ -77,12 +81,14 @@ def _variant(name: str | None) -> Any:
 
 def judge(run: RecordedRun, stack: str, root: Path = ROOT) -> list[Any]:
     """The policy pack's verdict on ``run``, with the stack's policy config if it has one."""
-    from tools.policy_runner import run_policy_pack
+    from tools.policy_runner import run_policy_pack  # noqa: PLC0415 - not with --no-policy
 
     config_path = policy_config_path(stack, root)
     policy_config = json.loads(config_path.read_text()) if config_path.is_file() else None
     return list(
-        run_policy_pack(run.resources, stack=stack, project=run.project, policy_config=policy_config)
+        run_policy_pack(
+            run.resources, stack=stack, project=run.project, policy_config=policy_config
+        )
     )
 
 
@@ -104,7 +110,6 @@ def preview_stack(
 
 
 def write_artifacts(result: PreviewResult, directory: Path) -> dict[str, Path]:
-    from sandbox_policies.ecs_schema import validate_register_task_definition
 
     directory.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
@@ -128,9 +133,7 @@ def write_artifacts(result: PreviewResult, directory: Path) -> dict[str, Path]:
     for name, text in artifacts.fly_configs(result.run).items():
         written[f"fly-{name}"] = _write(directory / f"fly-{name}.toml", text)
     written["egress"] = _write(directory / "egress.txt", artifacts.egress_table(result.run))
-    written["resources"] = _write(
-        directory / "resources.txt", artifacts.resource_table(result.run)
-    )
+    written["resources"] = _write(directory / "resources.txt", artifacts.resource_table(result.run))
     return written
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 PROJECT = "agent-sandbox"
-SECRET_PLACEHOLDER_VALUE = "offline-preview-placeholder"
+SECRET_PLACEHOLDER_VALUE = "offline-preview-placeholder"  # noqa: S105 - stands in for one
 
 
 class StackFileError(ValueError):
