@@ -147,9 +147,11 @@ class _RecordingMocks(pulumi.runtime.Mocks):
 class _RecordingMonitor(mocks.MockMonitor):
     """The SDK's mock monitor, plus a record of every registration and engine-accurate URNs."""
 
-    def __init__(self, recording_mocks: _RecordingMocks) -> None:
+    def __init__(
+        self, recording_mocks: _RecordingMocks, recorded: list[RecordedResource] | None = None
+    ) -> None:
         super().__init__(recording_mocks)
-        self.recorded: list[RecordedResource] = []
+        self.recorded: list[RecordedResource] = [] if recorded is None else recorded
         self._qualified_types: dict[str, str] = {}
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
@@ -200,13 +202,15 @@ def run_under_mocks(
     stack: str = "test",
     secret_keys: list[str] | None = None,
     preview: bool = True,
+    recorded: list[RecordedResource] | None = None,
 ) -> RecordedRun:
     """Run ``program`` under mocks with the given ``project:key`` -> string config.
 
-    Exceptions from the program (a ConfigError, say) propagate unchanged.
+    Exceptions from the program (a ConfigError, say) propagate unchanged; pass ``recorded`` to
+    see what was registered before one was raised.
     """
     region = config.get("aws:region", "us-west-2")
-    monitor = _RecordingMonitor(_RecordingMocks(region))
+    monitor = _RecordingMonitor(_RecordingMocks(region), recorded)
     with _config(config, secret_keys or []):
         settings.ROOT.set(None)
         mocks.set_mocks(
@@ -240,6 +244,7 @@ def run_program_file(
     *,
     stack: str,
     secret_keys: list[str] | None = None,
+    recorded: list[RecordedResource] | None = None,
 ) -> RecordedRun:
     """Run a Pulumi program file (``__main__.py``) the way the language host does."""
     directory = str(program_path.parent.resolve())
@@ -251,6 +256,7 @@ def run_program_file(
             config,
             stack=stack,
             secret_keys=secret_keys,
+            recorded=recorded,
         )
     finally:
         os.chdir(cwd)
