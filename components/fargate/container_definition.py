@@ -1,0 +1,186 @@
+"""The sandbox's ECS container definition, as plain data with the ECS API's exact field names.
+
+Built as Python data and serialized once, so a test or the policy pack can check every field
+against botocore's ECS model. Every runbook control Fargate can express is here; the ones it
+cannot (seccomp, no-new-privileges, tmpfs, a pids limit) are enforced elsewhere or reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from components.config import FargateSandbox, SecretRef, Ulimit, Ulimits
+
+# The only writable paths. Fargate has no tmpfs, so they are task volumes on ephemeral storage.
+WRITABLE_VOLUMES: tuple[tuple[str, str], ...] = (
+    ("tmp", "/tmp"),  # noqa: S108 - a mount point inside the container, not a host temp file
+    ("workspace", "/workspace"),
+)
+# Fargate rejects every added capability except SYS_PTRACE (platform version 1.4.0 and later).
+FARGATE_ADDABLE_CAPABILITIES = frozenset({"SYS_PTRACE"})
+# ECS ulimit values are 32-bit signed integers; a larger value is rejected at registration.
+ECS_ULIMIT_MAX = 2**31 - 1
+LOG_STREAM_PREFIX = "sandbox"
+HEALTH_CHECK_TIMING: Mapping[str, int] = {
+    "interval": 30,
+    "timeout": 5,
+    "retries": 3,
+    "startPeriod": 60,
+}
+
+
+def container_name(sandbox: FargateSandbox) -> str:
+    return sandbox.name
+
+
+def secret_value_from(secret: SecretRef, *, partition: str, region: str, account_id: str) -> str:
+    """The ARN ECS reads the secret from; a full ARN works across regions and for any path."""
+    if secret.secrets_manager_arn is not None:
+        return secret.secrets_manager_arn
+    if secret.ssm_parameter is None:
+        raise ValueError(
+            f"secret {secret.name!r} has no Fargate source; allowed: 'ssmParameter' or "
+            "'secretsManagerArn'"
+        )
+    return f"arn:{partition}:ssm:{region}:{account_id}:parameter{secret.ssm_parameter}"
+
+
+def ulimit_overflows(ulimits: Ulimits) -> list[str]:
+    """The configured ulimits ECS cannot carry, each as one line for the deployer."""
+    messages = []
+    for name, limit in _ulimit_items(ulimits):
+        if limit.hard > ECS_ULIMIT_MAX or limit.soft > ECS_ULIMIT_MAX:
+            messages.append(
+                f"hardening.ulimits.{name}: soft {limit.soft} / hard {limit.hard} exceeds the "
+                f"ECS maximum {ECS_ULIMIT_MAX}; Fargate gets {ECS_ULIMIT_MAX} (stricter)"
+            )
+    return messages
+
+
+def _ulimit_items(ulimits: Ulimits) -> list[tuple[str, Ulimit]]:
+    return [
+        ("nofile", ulimits.nofile),
+        ("nproc", ulimits.nproc),
+        ("fsize", ulimits.fsize),
+        ("cpu", ulimits.cpu),
+    ]
+
+
+def ecs_ulimits(ulimits: Ulimits) -> list[dict[str, Any]]:
+    """ECS ulimits; a value over the 32-bit maximum is lowered to it, which only tightens it."""
+    return [
+        {
+            "name": name,
+            "softLimit": min(limit.soft, ECS_ULIMIT_MAX),
+            "hardLimit": min(limit.hard, ECS_ULIMIT_MAX),
+        }
+        for name, limit in _ulimit_items(ulimits)
+    ]
+
+
+def health_check_command(port: int, path: str) -> list[str]:
+    """A probe needing only python3 (the image need not have curl); non-2xx or no answer fails."""
+    script = (
+        "import sys, urllib.request; "
+        f"r = urllib.request.urlopen('http://127.0.0.1:{port}{path}', timeout=4); "
+        "sys.exit(0 if 200 <= r.status < 300 else 1)"
+    )
+    return ["CMD", "python3", "-c", script]
+
+
+def _fargate_capabilities(sandbox: FargateSandbox) -> list[str]:
+    added = list(sandbox.hardening.capabilities_add)
+    rejected = [name for name in added if name not in FARGATE_ADDABLE_CAPABILITIES]
+    if rejected:
+        raise ValueError(
+            f"sandboxes[{sandbox.name}].hardening.capabilitiesAdd: {rejected[0]!r} is not "
+            f"allowed on Fargate; allowed: {', '.join(sorted(FARGATE_ADDABLE_CAPABILITIES))} "
+            "(or none)"
+        )
+    return added
+
+
+def _environment(
+    sandbox: FargateSandbox, extra_environment: Mapping[str, str]
+) -> list[dict[str, str]]:
+    secret_names = {secret.name for secret in sandbox.secrets}
+    for name in extra_environment:
+        if name in secret_names or name in sandbox.environment:
+            raise ValueError(
+                f"environment variable {name!r} of sandbox {sandbox.name!r} is set twice (by "
+                "the sandbox config and by the launcher); allowed: one of them"
+            )
+    merged = {**sandbox.environment, **extra_environment}
+    return [{"name": name, "value": merged[name]} for name in sorted(merged)]
+
+
+def build_container_definitions(
+    sandbox: FargateSandbox,
+    *,
+    region: str,
+    log_group_name: str,
+    account_id: str,
+    partition: str = "aws",
+    entry_point: Sequence[str] | None = None,
+    extra_environment: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """The task's one container definition, hardened from ``sandbox.hardening``.
+
+    ``entry_point`` and ``extra_environment`` are the launcher's (None and {} keep the image's
+    entrypoint). Secrets reach the container only as ``secrets`` ARNs, never as values.
+    """
+    hardening = sandbox.hardening
+    settings = sandbox.fargate
+    definition: dict[str, Any] = {
+        "name": container_name(sandbox),
+        "image": sandbox.image,
+        "essential": True,
+        "readonlyRootFilesystem": hardening.readonly_root_filesystem,
+        "user": f"{hardening.run_as.uid}:{hardening.run_as.gid}",
+        "linuxParameters": {
+            "capabilities": {"drop": ["ALL"], "add": _fargate_capabilities(sandbox)},
+            "initProcessEnabled": True,
+        },
+        "ulimits": ecs_ulimits(hardening.ulimits),
+        "mountPoints": [
+            {"sourceVolume": volume, "containerPath": path, "readOnly": False}
+            for volume, path in WRITABLE_VOLUMES
+        ],
+        "portMappings": [{"containerPort": settings.container_port, "protocol": "tcp"}],
+        "environment": _environment(sandbox, extra_environment or {}),
+        "secrets": [
+            {
+                "name": secret.name,
+                "valueFrom": secret_value_from(
+                    secret, partition=partition, region=region, account_id=account_id
+                ),
+            }
+            for secret in sandbox.secrets
+        ],
+        "healthCheck": {
+            "command": health_check_command(settings.container_port, settings.health_check_path),
+            **HEALTH_CHECK_TIMING,
+        },
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {
+                "awslogs-group": log_group_name,
+                "awslogs-region": region,
+                "awslogs-stream-prefix": LOG_STREAM_PREFIX,
+            },
+        },
+    }
+    if entry_point is not None:
+        if not entry_point:
+            raise ValueError(
+                f"launcher entry point of sandbox {sandbox.name!r} is empty; allowed: a "
+                "non-empty command list, or None for the image's entrypoint"
+            )
+        definition["entryPoint"] = list(entry_point)
+    return [definition]
+
+
+def task_volumes() -> list[dict[str, Any]]:
+    """The task volumes backing the writable paths (Fargate bind mounts, no host path)."""
+    return [{"name": volume} for volume, _ in WRITABLE_VOLUMES]
