@@ -1,0 +1,1 @@
+"""Fly.io sandboxes, driven through flyctl by pulumi-command."""
