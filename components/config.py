@@ -48,6 +48,11 @@ SECRETS_MANAGER_ARN_PATTERN = re.compile(
     r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$"
 )
 AWS_REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+# EC2 accepts only these characters in security-group and rule descriptions.
+EC2_DESCRIPTION_PATTERN = re.compile(r"^[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]{1,255}$")
+# A host entry opens its port to every address; on a DNS port that would let the sandbox ask
+# any resolver and bypass the DNS firewall.
+DNS_PORTS = frozenset({53, 853})
 TAG_KEY_PATTERN = re.compile(r"^[\w .:/=+\-@]{1,128}$")
 
 # Fargate's valid task sizes: cpu units -> allowed memory in MiB.
@@ -184,7 +189,20 @@ class EgressRule(_Model):
     cidr: str | None = None
     ports: tuple[int, ...]
     protocol: Literal["tcp", "udp"] = "tcp"
-    description: str = Field(min_length=1, max_length=255)
+    description: str
+
+    @field_validator("description")
+    @classmethod
+    def _ec2_description(cls, description: str) -> str:
+        if not EC2_DESCRIPTION_PATTERN.match(description):
+            raise ValueError(
+                _one_of(
+                    description,
+                    "1-255 characters from a-z A-Z 0-9 space and ._-:/()#,@[]+=&;{}!$* "
+                    "(what EC2 accepts in a rule description)",
+                )
+            )
+        return description
 
     @field_validator("host")
     @classmethod
@@ -226,6 +244,18 @@ class EgressRule(_Model):
             raise ValueError(
                 f"@host: host={self.host!r}, cidr={self.cidr!r} is not allowed; allowed: "
                 "exactly one of 'host' or 'cidr'"
+            )
+        if self.host is not None and self.protocol != "tcp":
+            raise ValueError(
+                f"@protocol: {self.protocol!r} for host {self.host!r} is not allowed; allowed: "
+                "'tcp' (a host entry opens its port to every address), or a 'cidr' entry for UDP"
+            )
+        dns_ports = sorted(DNS_PORTS.intersection(self.ports))
+        if self.host is not None and dns_ports:
+            raise ValueError(
+                f"@ports: port {dns_ports[0]} for host {self.host!r} is not allowed; allowed: "
+                "non-DNS ports (DNS to any address would bypass the DNS firewall); allow DNS "
+                "with a 'cidr' entry for the resolver, 169.254.169.253/32"
             )
         if self.cidr is not None and ipaddress.ip_network(self.cidr).prefixlen == 0:
             raise ValueError(

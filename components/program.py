@@ -92,6 +92,7 @@ def _build_fargate(config: StackConfig, built: BuiltStack) -> None:
             region=region,
             secrets_backends=_secrets_backends(config.fargate_sandboxes),
             tags=config.tags,
+            images=tuple(sandbox.image for sandbox in config.fargate_sandboxes),
         ),
     )
     built.cluster = SandboxCluster("sandbox-cluster", SandboxClusterArgs(tags=config.tags))

@@ -161,6 +161,32 @@ def test_staging_is_valid_and_secure_by_default() -> None:
             id="host-not-a-dns-name",
         ),
         pytest.param(
+            lambda v: v["egress"].append(
+                {"host": "ntp.example.com", "ports": [123], "protocol": "udp", "description": "t"}
+            ),
+            "agent-sandbox:egress[4].protocol: 'udp' for host 'ntp.example.com' is not allowed",
+            id="udp-host-entry",
+        ),
+        pytest.param(
+            lambda v: v["egress"].append(
+                {"host": "dns.example.com", "ports": [443, 53], "description": "t"}
+            ),
+            "agent-sandbox:egress[4].ports: port 53 for host 'dns.example.com' is not allowed",
+            id="host-entry-on-dns-port",
+        ),
+        pytest.param(
+            lambda v: v["egress"].append(
+                {"host": "dot.example.com", "ports": [853], "description": "t"}
+            ),
+            "agent-sandbox:egress[4].ports: port 853 for host 'dot.example.com' is not allowed",
+            id="host-entry-on-dns-over-tls",
+        ),
+        pytest.param(
+            lambda v: v["egress"][0].update(description="DNS to the VPC's resolver"),
+            'agent-sandbox:egress[0].description: "DNS to the VPC\'s resolver" is not allowed',
+            id="description-ec2-rejects",
+        ),
+        pytest.param(
             lambda v: v["sandboxes"][0].update(platform="kubernetes"),
             "agent-sandbox:sandboxes[0].platform: 'kubernetes' is not allowed; allowed: "
             "'fargate', 'fly'",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,21 +63,6 @@ def _run(launcher: _Launcher | None = None, **changes: Any) -> RecordedRun:
             pulumi.export(attribute, getattr(component, attribute))
 
     return run_under_mocks(program, {"aws:region": "us-west-2"})
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _invokes_answer_without_failures() -> Iterator[None]:
-    # The recorder's mock `call` returns (answer, None); the SDK iterates the second element as
-    # a failure list. Normalise it here until the recorder returns the bare answer.
-    original = mock_runtime._RecordingMocks.call
-
-    def call(self: Any, args: Any) -> Any:
-        answer = original(self, args)
-        return answer[0] if isinstance(answer, tuple) and answer[1] is None else answer
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(mock_runtime._RecordingMocks, "call", call)
-        yield
 
 
 @pytest.fixture(scope="module")

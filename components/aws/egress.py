@@ -17,13 +17,11 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from components.config import PROJECT, ConfigError, EgressRule
+from components.config import EgressRule
 
 ANY_IPV4 = "0.0.0.0/0"
 ENFORCED_BY_SG = "security group"
 ENFORCED_BY_SG_AND_DNS = "security group (port) + DNS firewall (name)"
-# A host entry on a DNS port would let the sandbox ask any resolver, bypassing the DNS firewall.
-DNS_PORTS = frozenset({53, 853})
 _PORT_NAMES = {443: "HTTPS", 80: "HTTP", 22: "SSH"}
 
 
@@ -73,33 +71,6 @@ def _cidr_key(protocol: str, port: int, cidr: str) -> str:
     return f"{protocol}-{port}-{marker}{address}-{network.prefixlen}"
 
 
-def aws_description(text: str, fallback: str) -> str:
-    """``text`` cut down to what EC2 accepts in a rule description; ``fallback`` if nothing is left.
-
-    EC2 rejects other characters (an apostrophe, say) only at deploy time; dropping them here
-    keeps a human-written description from failing ``pulumi up``.
-    """
-    kept = re.sub(r"[^a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]", "", text)
-    kept = re.sub(r"\s+", " ", kept).strip()[:255].rstrip()
-    return kept or fallback
-
-
-def _check_host_entry(index: int, rule: EgressRule) -> None:
-    if rule.protocol != "tcp":
-        raise ConfigError(
-            f"{PROJECT}:egress[{index}].protocol: {rule.protocol!r} for host {rule.host!r} is "
-            "not allowed; allowed: 'tcp' for host entries (a host entry opens its port to every "
-            "address, so it is limited to TCP), or a 'cidr' entry for UDP"
-        )
-    dns_ports = sorted(DNS_PORTS.intersection(rule.ports))
-    if dns_ports:
-        raise ConfigError(
-            f"{PROJECT}:egress[{index}].ports: port {dns_ports[0]} for host {rule.host!r} is not "
-            "allowed; allowed: non-DNS ports (DNS to any address would bypass the DNS "
-            "firewall); allow DNS with a 'cidr' entry for the resolver, 169.254.169.253/32"
-        )
-
-
 def _host_description(port: int, hosts: Sequence[str]) -> str:
     label = _PORT_NAMES.get(port, "TCP")
     suffix = " (names enforced by the DNS firewall)"
@@ -119,13 +90,12 @@ def egress_rule_specs(egress: Sequence[EgressRule]) -> list[EgressRuleSpec]:
     CIDR entries allow exactly that network and port. Host entries allow their TCP port to any
     IPv4 address, one rule per port shared by all hosts on it, because names are enforced by
     the DNS firewall, not here. No rule ever allows all protocols or a port range.
-    Raises ConfigError for host entries that would weaken the DNS firewall.
+    The config model already limits host entries to TCP on non-DNS ports.
     """
     cidr_rules: dict[tuple[str, int, str], list[str]] = {}
     host_ports: dict[int, list[str]] = {}
-    for index, rule in enumerate(egress):
+    for rule in egress:
         if rule.host is not None:
-            _check_host_entry(index, rule)
             for port in rule.ports:
                 hosts = host_ports.setdefault(port, [])
                 if rule.host not in hosts:
@@ -134,11 +104,8 @@ def egress_rule_specs(egress: Sequence[EgressRule]) -> list[EgressRuleSpec]:
         assert rule.cidr is not None  # EgressRule requires exactly one of host or cidr
         for port in rule.ports:
             descriptions = cidr_rules.setdefault((rule.protocol, port, rule.cidr), [])
-            description = aws_description(
-                rule.description, f"{rule.protocol} {port} to {rule.cidr}"
-            )
-            if description not in descriptions:
-                descriptions.append(description)
+            if rule.description not in descriptions:
+                descriptions.append(rule.description)
 
     specs: list[EgressRuleSpec] = []
     for (protocol, port, cidr), descriptions in cidr_rules.items():

@@ -121,7 +121,7 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         resource_id = f"{args.name}-id"
         return resource_id, _mock_outputs(args.typ, args.name, inputs, self.region)
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
         answers = {
             "aws:index/getCallerIdentity:getCallerIdentity": {
                 "accountId": MOCK_ACCOUNT_ID,
@@ -141,7 +141,7 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         }
         if args.token not in answers:
             raise NotImplementedError(f"the offline preview has no mock for {args.token!r}")
-        return answers[args.token], None
+        return answers[args.token], []  # no check failures
 
 
 class _RecordingMonitor(mocks.MockMonitor):
