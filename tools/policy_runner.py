@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf import empty_pb2, struct_pb2
+from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
 
@@ -174,7 +174,8 @@ def configure_request(
     return request
 
 
-def _violation(diagnostic: Any, default_urn: str) -> Violation:
+def to_violation(diagnostic: Any, default_urn: str) -> Violation:
+    """A diagnostic as a Violation; the engine attributes Analyze's to the analyzed resource."""
     prefix = f"{diagnostic.description}\n"
     message = diagnostic.message
     if message.startswith(prefix):
@@ -223,19 +224,7 @@ class PolicyPack:
 
     def info(self) -> tuple[Any, list[PolicyInfo]]:
         reply = self.stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=CALL_TIMEOUT_SECONDS)
-        policies = [
-            PolicyInfo(
-                name=policy.name,
-                level=LEVELS[policy.enforcementLevel],
-                description=policy.description,
-                config_schema={
-                    "properties": _struct_dict(policy.configSchema.properties),
-                    "required": list(policy.configSchema.required),
-                },
-            )
-            for policy in reply.policies
-        ]
-        return reply, policies
+        return reply, policy_infos(reply)
 
     def plugin_version(self) -> str:
         return str(self.stub.GetPluginInfo(empty_pb2.Empty(), timeout=CALL_TIMEOUT_SECONDS).version)
@@ -260,16 +249,26 @@ class PolicyPack:
         violations: list[Violation] = []
         for resource in resources:
             reply = self.stub.Analyze(analyze_request(resource), timeout=CALL_TIMEOUT_SECONDS)
-            violations += [_violation(item, resource.urn) for item in reply.diagnostics]
+            violations += [to_violation(item, resource.urn) for item in reply.diagnostics]
         reply = self.stub.AnalyzeStack(stack_request(resources), timeout=CALL_TIMEOUT_SECONDS)
-        violations += [_violation(item, "") for item in reply.diagnostics]
+        violations += [to_violation(item, "") for item in reply.diagnostics]
         return violations
 
 
-def _struct_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
-    from google.protobuf import json_format  # noqa: PLC0415
-
-    return dict(json_format.MessageToDict(struct))
+def policy_infos(reply: Any) -> list[PolicyInfo]:
+    """The policies a GetAnalyzerInfo reply declares, with their levels and config schemas."""
+    return [
+        PolicyInfo(
+            name=policy.name,
+            level=LEVELS[policy.enforcementLevel],
+            description=policy.description,
+            config_schema={
+                "properties": dict(json_format.MessageToDict(policy.configSchema.properties)),
+                "required": list(policy.configSchema.required),
+            },
+        )
+        for policy in reply.policies
+    ]
 
 
 def _read_port(process: subprocess.Popen[bytes]) -> int:
