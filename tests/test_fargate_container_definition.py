@@ -142,9 +142,18 @@ def test_capabilities_fargate_rejects_fail_early() -> None:
 
 
 def test_fsize_over_the_ecs_maximum_is_lowered_and_reported() -> None:
-    sandbox = _sandbox()
-    assert ulimit_overflows(sandbox.hardening.ulimits) == [
-        "hardening.ulimits.fsize: soft 10737418240 / hard 10737418240 exceeds the ECS maximum "
+    runbook_default = _sandbox()
+    assert ulimit_overflows(runbook_default.hardening.ulimits) == []
+    assert _container(runbook_default)["ulimits"][2] == {
+        "name": "fsize",
+        "softLimit": 2**31 - 1,
+        "hardLimit": 2**31 - 1,
+    }
+    explicit = _sandbox(
+        hardening={"ulimits": {"fsize": {"soft": 8 * 1024**3, "hard": 8 * 1024**3}}}
+    )
+    assert ulimit_overflows(explicit.hardening.ulimits) == [
+        "hardening.ulimits.fsize: soft 8589934592 / hard 8589934592 exceeds the ECS maximum "
         "2147483647; Fargate gets 2147483647 (stricter)"
     ]
     small = _sandbox(hardening={"ulimits": {"fsize": {"soft": 1024**3, "hard": 2 * 1024**3 - 1}}})

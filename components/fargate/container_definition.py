@@ -47,9 +47,15 @@ def secret_value_from(secret: SecretRef, *, partition: str, region: str, account
 
 
 def ulimit_overflows(ulimits: Ulimits) -> list[str]:
-    """The configured ulimits ECS cannot carry, each as one line for the deployer."""
+    """The explicitly configured ulimits ECS cannot carry, each as one line for the deployer.
+
+    The runbook's own fsize (10 GiB) is one of them; clamping the default is expected and is
+    stated in the control matrix, so only values a stack set itself are reported.
+    """
     messages = []
     for name, limit in _ulimit_items(ulimits):
+        if name not in ulimits.model_fields_set:
+            continue
         if limit.hard > ECS_ULIMIT_MAX or limit.soft > ECS_ULIMIT_MAX:
             messages.append(
                 f"hardening.ulimits.{name}: soft {limit.soft} / hard {limit.hard} exceeds the "

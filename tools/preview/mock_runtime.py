@@ -223,7 +223,25 @@ def run_under_mocks(
         _sync_await(run_pulumi_func(program))
         outputs = _resolve_outputs()
         settings.ROOT.set(None)
-    return RecordedRun(PROJECT, stack, monitor.recorded, outputs)
+    return RecordedRun(PROJECT, stack, tree_order(monitor.recorded), outputs)
+
+
+def tree_order(resources: list[RecordedResource]) -> list[RecordedResource]:
+    """Parents before children, siblings by type and name: registration order is a race."""
+    by_parent: dict[str, list[RecordedResource]] = {}
+    urns = {resource.urn for resource in resources}
+    for resource in resources:
+        parent = resource.parent if resource.parent in urns else ""
+        by_parent.setdefault(parent, []).append(resource)
+    ordered: list[RecordedResource] = []
+
+    def visit(parent: str) -> None:
+        for child in sorted(by_parent.get(parent, []), key=lambda item: (item.type, item.name)):
+            ordered.append(child)
+            visit(child.urn)
+
+    visit("")
+    return ordered
 
 
 def _resolve_outputs() -> dict[str, Any]:
