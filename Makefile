@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STACK ?= staging
 INSTALLED := $(VENV)/.installed
 
-.PHONY: preview test lint format venv clean
+.PHONY: preview test lint format docs venv clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt policies/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
@@ -30,6 +30,10 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy components policies
 	$(BIN)/shellcheck $$(git ls-files '*.sh' .ci/run)
+
+## Regenerate the README's config reference from the config model.
+docs: $(INSTALLED)
+	$(BIN)/python -m tools.config_reference --write
 
 format: $(INSTALLED)
 	$(BIN)/ruff format .

@@ -157,6 +157,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
+        use_attribute_docstrings=True,
         frozen=True,
         str_strip_whitespace=False,
     )
@@ -186,10 +187,15 @@ class EgressRule(_Model):
     """One allowlist entry: a destination (a host name or a CIDR), ports and a protocol."""
 
     host: str | None = None
+    """A DNS name (or *.name) the sandbox may reach; enforced by the DNS firewall."""
     cidr: str | None = None
+    """An IPv4 or IPv6 network the sandbox may reach; enforced by the security group."""
     ports: tuple[int, ...]
+    """Destination ports, 1-65535; one security-group rule each."""
     protocol: Literal["tcp", "udp"] = "tcp"
+    """tcp or udp; host entries are tcp only. Never all protocols."""
     description: str
+    """Why this destination is allowed; becomes the rule description (EC2 charset)."""
 
     @field_validator("description")
     @classmethod
@@ -276,9 +282,13 @@ class CreateNetwork(_Model):
     """A VPC the stack creates: private subnets only, plus a NAT gateway for allowlisted egress."""
 
     mode: Literal["create"]
+    """create: the stack creates the VPC."""
     cidr: str = "10.40.0.0/16"
+    """The VPC block: private IPv4, /16 to /24."""
     availability_zones: tuple[str, ...] = Field(min_length=2, max_length=3)
+    """Two or three zones; one private subnet each."""
     nat_gateway: bool = True
+    """One NAT gateway, the sandbox's only route to its allowlisted hosts."""
 
     @field_validator("cidr")
     @classmethod
@@ -306,11 +316,15 @@ class ExistingNetwork(_Model):
     """A VPC that already exists; the sandboxes go into the given private subnets."""
 
     mode: Literal["existing"]
+    """existing: use a VPC the stack does not own."""
     vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
+    """The VPC id."""
     private_subnet_ids: tuple[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")], ...] = (
         Field(min_length=1)
     )
+    """Private subnets the sandboxes run in."""
     dns_firewall: bool = True
+    """Associate the DNS firewall with that VPC."""
 
 
 NetworkConfig = Annotated[CreateNetwork | ExistingNetwork, Field(discriminator="mode")]
@@ -321,7 +335,9 @@ NetworkConfig = Annotated[CreateNetwork | ExistingNetwork, Field(discriminator="
 
 class Ulimit(_Model):
     soft: int = Field(ge=0)
+    """Soft limit."""
     hard: int = Field(ge=0)
+    """Hard limit; at least soft."""
 
     @model_validator(mode="after")
     def _soft_within_hard(self) -> Ulimit:
@@ -337,14 +353,20 @@ class Ulimits(_Model):
     """The runbook's ulimits. Loosening one is allowed here; the policy pack then blocks it."""
 
     nofile: Ulimit = Ulimit(soft=1024, hard=2048)
+    """Open files."""
     nproc: Ulimit = Ulimit(soft=100, hard=100)
+    """Processes of the sandbox user."""
     fsize: Ulimit = Ulimit(soft=10 * GIB, hard=10 * GIB)
+    """Largest file, bytes (Fargate caps it at ECS's 2147483647)."""
     cpu: Ulimit = Ulimit(soft=3600, hard=3600)
+    """CPU seconds per process."""
 
 
 class RunAsUser(_Model):
     uid: int = Field(default=1001, ge=0, le=2**31 - 1)
+    """User id the agent runs as (the seed image's agentuser)."""
     gid: int = Field(default=1001, ge=0, le=2**31 - 1)
+    """Group id the agent runs as."""
 
 
 class Hardening(_Model):
@@ -355,13 +377,21 @@ class Hardening(_Model):
     """
 
     readonly_root_filesystem: bool = True
+    """Read-only root; /tmp and /workspace are the only writable paths."""
     run_as: RunAsUser = RunAsUser()
+    """The non-root uid and gid."""
     capabilities_add: tuple[str, ...] = ()
+    """Capabilities added back after dropping ALL (Fargate allows only SYS_PTRACE)."""
     ulimits: Ulimits = Ulimits()
+    """The runbook's ulimits."""
     pids_limit: int = Field(default=100, ge=1, le=4_194_304)
+    """Most processes at once (applied as RLIMIT_NPROC by the launcher)."""
     tmp_size_mib: int = Field(default=1024, ge=16, le=20_480)
+    """Size of the /tmp tmpfs, MiB (where the platform allows a tmpfs)."""
     seccomp_profile: Literal["sandbox"] = "sandbox"
+    """The seccomp profile, from components/seccomp/<name>.json."""
     launcher: bool = True
+    """Start the agent under the sandbox launcher (seccomp, no_new_privs, rlimits, mounts)."""
 
     @field_validator("capabilities_add")
     @classmethod
@@ -385,9 +415,13 @@ class SecretRef(_Model):
     """
 
     name: str
+    """Environment variable name the secret is exposed as."""
     ssm_parameter: str | None = None
+    """Fargate: SSM parameter path read by ECS at task start."""
     secrets_manager_arn: str | None = None
+    """Fargate: Secrets Manager secret ARN read by ECS at task start."""
     config_key: str | None = None
+    """Fly: a Pulumi secret config key of this stack."""
 
     @field_validator("name")
     @classmethod
@@ -435,16 +469,25 @@ class FargateSettings(_Model):
     """Fargate sizing and service settings. cpu is in CPU units (1024 = 1 vCPU), memory in MiB."""
 
     cpu: int = 256
+    """Task CPU units (1024 = 1 vCPU): 256, 512, 1024, 2048 or 4096."""
     memory: int = 512
+    """Task memory, MiB; must pair with cpu as AWS allows."""
     desired_count: int = Field(default=1, ge=0, le=10)
+    """Tasks while running; 0 keeps the service for on-demand RunTask."""
     assign_public_ip: bool = False
+    """Give the task a public IP (the policy pack blocks it)."""
     enable_execute_command: bool = False
+    """ECS Exec into the task (the policy pack blocks it)."""
     platform_version: str = "LATEST"
+    """Fargate platform version: LATEST or 1.4.0 and newer."""
     log_retention_days: Literal[
         1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653
     ] = 30
+    """Days CloudWatch keeps the sandbox's logs."""
     container_port: int = Field(default=8080, ge=1, le=65535)
+    """Port of the agent's HTTP server."""
     health_check_path: str = Field(default="/health", pattern=r"^/[A-Za-z0-9/_.-]*$")
+    """Health endpoint, checked inside the sandbox."""
 
     @model_validator(mode="after")
     def _valid_task_size(self) -> FargateSettings:
@@ -475,7 +518,9 @@ class FargateSettings(_Model):
 
 class FlyVolume(_Model):
     name: str = "workspace"
+    """Fly volume name."""
     size_gb: int = Field(default=1, ge=1, le=500)
+    """Volume size, GB; created once, kept across deploys."""
 
     @field_validator("name")
     @classmethod
@@ -489,27 +534,44 @@ class FlyVolume(_Model):
 
 class FlyRestart(_Model):
     policy: Literal["always", "on-failure", "never"] = "on-failure"
+    """Fly restart policy."""
     max_retries: int = Field(default=3, ge=0, le=100)
+    """Restarts before Fly gives up (on-failure)."""
 
 
 class FlySettings(_Model):
     """The Fly app, its single Machine's size, its volume and how deploys are rolled out."""
 
     app: str
+    """Fly app name."""
     region: str
+    """Fly region of the Machine and its volume."""
     org: str = Field(default="personal", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    """Fly organization that owns the app."""
     vm_size: str = "shared-cpu-1x"
+    """Fly VM size preset."""
     cpu_kind: Literal["shared", "performance"] = "shared"
+    """Fly CPU kind."""
     cpus: int = Field(default=1, ge=1, le=16)
+    """vCPUs."""
     memory_mb: int = Field(default=256, ge=256, le=131_072)
+    """Memory, MB, a multiple of 256."""
     volume: FlyVolume = FlyVolume()
+    """The /workspace volume."""
     public_ips: bool = False
+    """Allocate public IPs (the policy pack blocks it)."""
     deploy_strategy: Literal["immediate", "rolling", "bluegreen", "canary"] = "immediate"
+    """flyctl deploy --strategy."""
     wait_timeout_seconds: int = Field(default=300, ge=30, le=3600)
+    """flyctl deploy --wait-timeout."""
     health_timeout_seconds: int = Field(default=300, ge=10, le=3600)
+    """How long `up` waits for the checks to pass after a deploy or start."""
     restart: FlyRestart = FlyRestart()
+    """The [[restart]] policy."""
     internal_port: int = Field(default=8080, ge=1, le=65535)
+    """Port of the agent's HTTP server."""
     health_check_path: str = Field(default="/health", pattern=r"^/[A-Za-z0-9/_.-]*$")
+    """Health endpoint, checked inside the sandbox."""
 
     @field_validator("app")
     @classmethod
@@ -546,12 +608,19 @@ class FlySettings(_Model):
 
 class _SandboxBase(_Model):
     name: str
+    """Sandbox name: names every resource of the sandbox (2-32 of a-z 0-9 -)."""
     agent_type: Literal["ops_agent", "dev_agent", "pm_agent"]
+    """Which agent runs here."""
     image: str
+    """Container image, pinned by digest (repository@sha256:...)."""
     running: bool = True
+    """false stops the sandbox (Fargate: desiredCount 0; Fly: 0 machines) without deleting it."""
     environment: dict[str, str] = {}
+    """Plain environment variables; never secrets."""
     secrets: tuple[SecretRef, ...] = ()
+    """Secrets, by reference; values never enter the stack config in plain text."""
     hardening: Hardening = Hardening()
+    """Runtime controls; every default is the runbook's value."""
 
     @field_validator("name")
     @classmethod
@@ -601,7 +670,9 @@ class FargateSandbox(_SandboxBase):
     """A sandbox that runs as an ECS service on Fargate."""
 
     platform: Literal["fargate"]
+    """fargate or fly."""
     fargate: FargateSettings = FargateSettings()
+    """Fargate size and service settings."""
 
     @model_validator(mode="after")
     def _fargate_secret_sources(self) -> FargateSandbox:
@@ -618,7 +689,9 @@ class FlySandbox(_SandboxBase):
     """A persistent sandbox on one Fly Machine, driven through flyctl."""
 
     platform: Literal["fly"]
+    """fargate or fly."""
     fly: FlySettings
+    """Fly app, Machine, volume and deploy settings."""
 
     @model_validator(mode="after")
     def _fly_secret_sources(self) -> FlySandbox:
@@ -641,11 +714,17 @@ class StackConfig(_Model):
     SECRET_KEY_FIELDS: ClassVar[tuple[str, ...]] = ("flyApiToken",)
 
     sandboxes: tuple[Sandbox, ...] = Field(min_length=1)
+    """The sandboxes of this stack."""
     egress: tuple[EgressRule, ...] = Field(min_length=1)
+    """The egress allowlist, shared by every sandbox."""
     network: NetworkConfig | None = None
+    """The VPC for Fargate sandboxes: mode create or existing."""
     tags: dict[str, str] = {}
+    """Tags on every AWS resource."""
     monthly_budget_usd: float = Field(gt=0, le=1_000_000)
+    """Monthly budget, USD; the policy pack compares the estimated cost with it."""
     fly_api_token: str | None = Field(default=None, exclude=True, repr=False)
+    """Fly API token, as a secret; FLY_API_TOKEN from the environment otherwise."""
 
     @field_validator("tags")
     @classmethod
