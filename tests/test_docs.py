@@ -15,13 +15,10 @@ def test_config_reference_matches_the_config_model() -> None:
 
 
 def test_every_config_field_is_documented() -> None:
-    rows = re.findall(
-        r"^\| `([^`]+)` \| [^|]+(?:\\\|[^|]+)* \| [^|]+ \| (.*) \|$",
-        config_reference.render(),
-        re.M,
-    )
-    undocumented = [key for key, meaning in rows if not meaning.strip()]
-    assert rows and undocumented == []
+    rows = [line for line in config_reference.render().splitlines() if line.startswith("| `")]
+    undocumented = [row for row in rows if not row.removesuffix(" |").rsplit(" | ", 1)[1].strip()]
+    assert len(rows) > 50
+    assert undocumented == []
 
 
 def test_quick_start_commands_exist_in_the_makefile() -> None:
