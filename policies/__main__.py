@@ -1,6 +1,7 @@
 """The policy pack's entry point: the Pulumi CLI runs it as `python -m pulumi.policy`."""
 
 from pulumi_policy import PolicyPack
+
 from sandbox_policies.pack import PACK_LEVEL, PACK_NAME, build_policies
 from sandbox_policies.waivers import enforce_waiver_reasons
 

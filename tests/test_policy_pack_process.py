@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from pulumi_policy import proxy
-from sandbox_policies.registry import RULES
 
+from sandbox_policies.registry import RULES
 from tests.policy_fixtures import container, fly_sandbox, resource, service, task_definition
 from tools.policy_runner import (
     PolicyPackError,

@@ -7,7 +7,7 @@ and never takes the engine's Analyze call down with it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pulumi_policy import (
@@ -30,9 +30,9 @@ PACK_LEVEL = EnforcementLevel.MANDATORY
 INTERNAL_ERROR = "the policy could not evaluate this resource"
 
 
-def _report_all(rule: Rule, problems: Iterable[Any], report: ReportViolation) -> None:
+def _report_all(rule: Rule, problems: Callable[[], Iterable[Any]], report: ReportViolation) -> None:
     try:
-        for problem in problems:
+        for problem in problems():
             if isinstance(problem, tuple):
                 urn, text = problem
                 report(rule.message(text), urn)
@@ -56,7 +56,7 @@ def _resource_validate(rule: Rule) -> Any:
             props=plain(args.props),
             parent=args.opts.parent,
         )
-        _report_all(rule, check(resource, rule.config(args.get_config())), report)
+        _report_all(rule, lambda: check(resource, rule.config(args.get_config())), report)
 
     return validate
 
@@ -82,7 +82,7 @@ def _stack_validate(rule: Rule) -> Any:
             )
             for item in args.resources
         ]
-        _report_all(rule, stack_check(resources, rule.config(args.get_config())), report)
+        _report_all(rule, lambda: stack_check(resources, rule.config(args.get_config())), report)
 
     return validate
 

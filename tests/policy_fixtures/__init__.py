@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from google.protobuf import empty_pb2
+
 from sandbox_policies.pack import PACK_LEVEL, PACK_NAME, build_policies
 from sandbox_policies.waivers import WaiverEnforcingServicer
-
 from tools.policy_runner import (
     Violation,
     analyze_request,
