@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 SECCOMP_RET_ACTION_FULL = 0xFFFF0000
 SECCOMP_RET_DATA = 0x0000FFFF
@@ -62,6 +63,7 @@ class Instruction:
     k: int
 
 
+@lru_cache(maxsize=16)
 def decode(program: bytes) -> tuple[Instruction, ...]:
     """Split the bytes into struct sock_filter records (host byte order, as the kernel reads)."""
     if not program or len(program) % 8:
