@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from sandbox_policies.registry import RULES
 from tests.policy_fixtures import (
     analyze,
     container,
@@ -640,8 +641,6 @@ def test_a_hardened_fargate_stack_trips_no_policy() -> None:
 
 
 def test_every_rule_has_a_blocking_case() -> None:
-    from sandbox_policies.registry import RULES  # noqa: PLC0415
-
     stack_tested = {"stack-sandbox-egress-restricted", "stack-no-default-security-group"}
     covered = {case.policy for case in CASES} | stack_tested | {"stack-monthly-cost"}
     assert covered == {rule.name for rule in RULES}

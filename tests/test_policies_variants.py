@@ -78,6 +78,17 @@ def test_each_insecure_variant_is_blocked_by_its_named_policy(
     assert VARIANTS[name].policy in mandatory, f"{name}: blocked only by {sorted(mandatory)}"
 
 
+def test_stack_policies_follow_the_real_programs_parents_and_dependencies(
+    verdicts: dict[str, list],
+) -> None:
+    blocked = [
+        v for v in verdicts["egress-everywhere"] if v.policy == "stack-sandbox-egress-restricted"
+    ]
+    assert [v.level for v in blocked] == ["mandatory"]
+    assert blocked[0].urn.endswith("aws:ecs/service:Service::ops-agent-service")
+    assert "'ops-agent-sg'" in blocked[0].message
+
+
 def test_the_variants_cover_the_issue_list() -> None:
     required = {
         "readonly-root-off",

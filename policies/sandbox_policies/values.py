@@ -10,7 +10,7 @@ known values before anything is created.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Final
 
 from pulumi_policy import proxy
@@ -119,7 +119,3 @@ def json_property(value: Any, *, expect: type) -> Any:
     if not isinstance(parsed, expect):
         raise JsonError(f"expected a JSON {expect.__name__}, got {type(parsed).__name__}")
     return parsed
-
-
-def first(items: Sequence[Any], default: Any = None) -> Any:
-    return items[0] if items else default
