@@ -23,7 +23,7 @@ import pulumi
 
 from components.config import FlySandbox as FlySandboxConfig
 from components.fly.sandbox import FlySandbox, FlySandboxArgs
-from tools.preview.mock_runtime import RecordedRun, Secret, run_under_mocks
+from tools.preview.mock_runtime import RecordedResource, RecordedRun, Secret, run_under_mocks
 
 COMMAND_TYPE = "command:local:Command"
 INPUT_KEYS = (
@@ -85,7 +85,7 @@ class Lifecycle:
         """Apply the program's registrations; returns the steps that ran a command."""
         desired = {
             r.name: {k: _plain(r.secret_inputs[k]) for k in INPUT_KEYS if k in r.secret_inputs}
-            for r in run.of_type(COMMAND_TYPE)
+            for r in dependency_order(run.of_type(COMMAND_TYPE))
         }
         steps: list[Step] = []
         replaced: list[CommandState] = []
@@ -170,6 +170,31 @@ class Lifecycle:
                 f"{result.stdout}{result.stderr}"
             )
         return result.stdout.removesuffix("\n"), result.stderr.removesuffix("\n")
+
+
+def dependency_order(resources: list[RecordedResource]) -> list[RecordedResource]:
+    """The engine's order: a resource's step runs only after its dependencies' steps.
+
+    The SDK registers resources concurrently, so registration order alone says nothing.
+    """
+    by_urn = {r.urn: r for r in resources}
+    ordered: list[RecordedResource] = []
+    visiting: set[str] = set()
+
+    def visit(resource: RecordedResource) -> None:
+        if resource in ordered:
+            return
+        if resource.urn in visiting:
+            raise ValueError(f"dependency cycle through {resource.name}")
+        visiting.add(resource.urn)
+        for urn in resource.dependencies:
+            if urn in by_urn:
+                visit(by_urn[urn])
+        ordered.append(resource)
+
+    for resource in sorted(resources, key=lambda r: r.name):
+        visit(resource)
+    return ordered
 
 
 def base_environment(path_dirs: list[Path], state_dir: Path, **extra: str) -> dict[str, str]:
