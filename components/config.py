@@ -617,6 +617,8 @@ class _SandboxBase(_Model):
     """false stops the sandbox (Fargate: desiredCount 0; Fly: 0 machines) without deleting it."""
     environment: dict[str, str] = {}
     """Plain environment variables; never secrets."""
+    command: tuple[str, ...] = ("python", "mcp_client.py")
+    """The agent's command (the seed image's CMD); the launcher execs it once hardened."""
     secrets: tuple[SecretRef, ...] = ()
     """Secrets, by reference; values never enter the stack config in plain text."""
     hardening: Hardening = Hardening()
@@ -643,6 +645,13 @@ class _SandboxBase(_Model):
                 _one_of(image, "an image pinned by digest, 'repository@sha256:<64 hex digits>'")
             )
         return image
+
+    @field_validator("command")
+    @classmethod
+    def _command_words(cls, command: tuple[str, ...]) -> tuple[str, ...]:
+        if not command or any(not word or "\x00" in word for word in command):
+            raise ValueError(_one_of(list(command), "a non-empty list of non-empty words"))
+        return command
 
     @field_validator("environment")
     @classmethod

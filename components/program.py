@@ -8,7 +8,7 @@ sandbox's name, so adding a sandbox never renames an existing one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 
@@ -20,6 +20,7 @@ from components.fargate.sandbox import FargateSandbox as FargateSandboxComponent
 from components.fargate.sandbox import FargateSandboxArgs
 from components.fly.sandbox import FlySandbox as FlySandboxComponent
 from components.fly.sandbox import FlySandboxArgs
+from components.hardening.model import HardeningModel
 
 
 @dataclass
@@ -71,6 +72,18 @@ def _secrets_backends(sandboxes: tuple[FargateSandbox, ...]) -> frozenset[str]:
     return frozenset(backends)
 
 
+def hardening_model(sandbox: FargateSandbox | FlySandbox, config: StackConfig) -> HardeningModel:
+    """The one runtime-hardening model of a sandbox, which its platform component maps."""
+    if isinstance(sandbox, FargateSandbox):
+        cpu, memory = sandbox.fargate.cpu / 1024, sandbox.fargate.memory
+        platform: Literal["fargate", "fly"] = "fargate"
+    else:
+        cpu, memory, platform = float(sandbox.fly.cpus), sandbox.fly.memory_mb, "fly"
+    return HardeningModel.from_config(
+        sandbox.hardening, platform=platform, cpu=cpu, memory_mib=memory, egress=config.egress
+    )
+
+
 def _region() -> str:
     region = pulumi.Config("aws").get("region")
     if not region:
@@ -102,6 +115,7 @@ def _build_fargate(config: StackConfig, built: BuiltStack) -> None:
             sandbox.name,
             FargateSandboxArgs(
                 sandbox=sandbox,
+                hardening=hardening_model(sandbox, config),
                 cluster_arn=built.cluster.cluster_arn,
                 vpc_id=built.network.vpc_id,
                 subnet_ids=built.network.private_subnet_ids,

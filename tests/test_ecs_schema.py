@@ -8,13 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from components.fargate.container_definition import fargate_hardening
+from components.fargate.sandbox import launcher_for
+from components.fargate.task_definition import build_register_task_definition
+from components.program import hardening_model
 from sandbox_policies.ecs_schema import (
     AWS_INTEGER_MAX,
     validate_container_definitions,
     validate_register_task_definition,
 )
-
-from components.fargate.task_definition import build_register_task_definition
 from tests.stack_configs import ROOT, staging_config
 
 SEED = ROOT.parent / "shared" / "reference" / "seed" / "fargate-task-definition.json"
@@ -27,9 +30,13 @@ SEED_VALUES = {
 
 
 def _request() -> dict[str, Any]:
-    sandbox = staging_config().fargate_sandboxes[0]
+    config = staging_config()
+    sandbox = config.fargate_sandboxes[0]
+    hardening = fargate_hardening(hardening_model(sandbox, config))
     return build_register_task_definition(
         sandbox,
+        hardening=hardening,
+        launcher=launcher_for(sandbox, hardening),
         region="us-west-2",
         account_id="123456789012",
         execution_role_arn="arn:aws:iam::123456789012:role/exec",

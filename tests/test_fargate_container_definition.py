@@ -11,17 +11,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from sandbox_policies.ecs_schema import validate_register_task_definition
 
 from components.config import FargateSandbox, parse_stack_config
 from components.fargate.container_definition import (
     ECS_ULIMIT_MAX,
     build_container_definitions,
+    fargate_hardening,
     health_check_command,
     ulimit_overflows,
 )
 from components.fargate.iam import ecs_tasks_trust_policy, secret_read_policy
 from components.fargate.task_definition import build_register_task_definition
+from components.hardening.delivery import LauncherDelivery
+from components.hardening.model import HardeningModel
+from components.program import hardening_model
+from sandbox_policies.ecs_schema import validate_register_task_definition
 from tests.stack_configs import staging_values
 
 ACCOUNT = "123456789012"
@@ -34,9 +38,22 @@ def _sandbox(**changes: Any) -> FargateSandbox:
     return parse_stack_config(values).fargate_sandboxes[0]
 
 
+def _hardening(sandbox: FargateSandbox) -> HardeningModel:
+    return fargate_hardening(hardening_model(sandbox, parse_stack_config(staging_values())))
+
+
+def _launcher(environment: dict[str, str]) -> LauncherDelivery:
+    return LauncherDelivery(
+        entry_point=["/usr/bin/python3", "/opt/launcher/launch.py"],
+        command=["python", "mcp_client.py"],
+        environment=environment,
+    )
+
+
 def _container(sandbox: FargateSandbox, **kwargs: Any) -> dict[str, Any]:
     definitions = build_container_definitions(
         sandbox,
+        hardening=_hardening(sandbox),
         region="us-west-2",
         log_group_name="/agent-sandbox/ops-agent",
         account_id=ACCOUNT,
@@ -166,12 +183,10 @@ def test_fsize_over_the_ecs_maximum_is_lowered_and_reported() -> None:
 
 
 def test_launcher_entry_point_and_environment() -> None:
-    container = _container(
-        _sandbox(),
-        entry_point=["/usr/bin/python3", "/opt/launcher/launch.py"],
-        extra_environment={"LAUNCHER_MODE": "fargate"},
-    )
+    assert "entryPoint" not in _container(_sandbox()) and "command" not in _container(_sandbox())
+    container = _container(_sandbox(), launcher=_launcher({"LAUNCHER_MODE": "fargate"}))
     assert container["entryPoint"] == ["/usr/bin/python3", "/opt/launcher/launch.py"]
+    assert container["command"] == ["python", "mcp_client.py"]
     assert {"name": "LAUNCHER_MODE", "value": "fargate"} in container["environment"]
     assert [item["name"] for item in container["environment"]] == sorted(
         item["name"] for item in container["environment"]
@@ -181,17 +196,13 @@ def test_launcher_entry_point_and_environment() -> None:
 @pytest.mark.parametrize("name", ["AGENT_TYPE", "RENDER_API_KEY"])
 def test_launcher_cannot_shadow_config_or_secrets(name: str) -> None:
     with pytest.raises(ValueError, match=rf"{name}' of sandbox 'ops-agent' is set twice"):
-        _container(_sandbox(), extra_environment={name: "x"})
-
-
-def test_empty_launcher_entry_point_is_refused() -> None:
-    with pytest.raises(ValueError, match="entry point of sandbox 'ops-agent' is empty"):
-        _container(_sandbox(), entry_point=[])
+        _container(_sandbox(), launcher=_launcher({name: "x"}))
 
 
 def test_register_request_is_complete_and_schema_valid() -> None:
     request = build_register_task_definition(
         _sandbox(),
+        hardening=_hardening(_sandbox()),
         region="us-west-2",
         account_id=ACCOUNT,
         execution_role_arn=f"arn:aws:iam::{ACCOUNT}:role/exec",

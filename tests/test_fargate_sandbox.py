@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pytest
-from sandbox_policies.ecs_schema import validate_register_task_definition
 
 from components.aws.cluster import SandboxCluster, SandboxClusterArgs
 from components.aws.egress import egress_rule_specs
 from components.config import FargateSandbox as FargateSandboxConfig
 from components.config import parse_stack_config
-from components.fargate.sandbox import FargateSandbox, FargateSandboxArgs
+from components.fargate.container_definition import fargate_hardening
+from components.fargate.sandbox import FargateSandbox, FargateSandboxArgs, launcher_for
 from components.fargate.task_definition import build_register_task_definition
-from tests.stack_configs import staging_values
+from components.hardening.delivery import SPEC_ENV, decode_spec
+from components.program import hardening_model
+from components.seccomp import profile_sha256
+from sandbox_policies.ecs_schema import validate_register_task_definition
+from tests.stack_configs import staging_config, staging_values
 from tools.preview import mock_runtime
 from tools.preview.mock_runtime import RecordedResource, RecordedRun, run_under_mocks
 
@@ -26,13 +29,7 @@ SECRET_ARN = f"arn:aws:secretsmanager:us-west-2:{ACCOUNT}:secret:ops/github-toke
 COMPONENT = "agent-sandbox:fargate:FargateSandbox"
 
 
-@dataclass(frozen=True)
-class _Launcher:
-    entry_point: list[str]
-    environment: dict[str, str]
-
-
-def _run(launcher: _Launcher | None = None, **changes: Any) -> RecordedRun:
+def _run(**changes: Any) -> RecordedRun:
     values = staging_values()
     values["sandboxes"][0].update(changes)
     config = parse_stack_config(values)
@@ -43,13 +40,13 @@ def _run(launcher: _Launcher | None = None, **changes: Any) -> RecordedRun:
             sandbox.name,
             FargateSandboxArgs(
                 sandbox=sandbox,
+                hardening=hardening_model(sandbox, config),
                 cluster_arn=f"arn:aws:ecs:us-west-2:{ACCOUNT}:cluster/sandbox",
                 vpc_id="vpc-0123456789abcdef0",
                 subnet_ids=SUBNETS,
                 egress_rules=egress_rule_specs(config.egress),
                 region="us-west-2",
                 tags=config.tags,
-                launcher=launcher,
             ),
         )
         for attribute in (
@@ -163,7 +160,7 @@ def test_secrets_are_references_only(staging: RecordedRun) -> None:
         {"name": "SENTRY_AUTH_TOKEN", "valueFrom": f"{prefix}/sentry-auth-token"},
     ]
     environment_names = {item["name"] for item in container["environment"]}
-    assert environment_names == {"AGENT_TYPE", "MCP_SERVER_URL"}
+    assert environment_names == {"AGENT_TYPE", "MCP_SERVER_URL", "SANDBOX_HARDENING_SPEC"}
 
 
 def test_registered_request_matches_the_pure_builder_and_is_valid(staging: RecordedRun) -> None:
@@ -183,8 +180,12 @@ def test_registered_request_matches_the_pure_builder_and_is_valid(staging: Recor
         )
     }
     registered["containerDefinitions"] = json.loads(task["containerDefinitions"])
+    sandbox = _sandbox_config()
+    hardening = fargate_hardening(hardening_model(sandbox, staging_config()))
     expected = build_register_task_definition(
-        _sandbox_config(),
+        sandbox,
+        hardening=hardening,
+        launcher=launcher_for(sandbox, hardening),
         region="us-west-2",
         account_id=ACCOUNT,
         execution_role_arn=task["executionRoleArn"],
@@ -322,11 +323,17 @@ def test_explicit_loosening_reaches_the_registration() -> None:
     assert service["platformVersion"] == "1.4.0"
 
 
-def test_launcher_sets_entry_point_and_environment() -> None:
-    run = _run(launcher=_Launcher(["/opt/launcher/launch"], {"LAUNCHER_PROFILE": "ops"}))
-    container = _container(run)
-    assert container["entryPoint"] == ["/opt/launcher/launch"]
-    assert {"name": "LAUNCHER_PROFILE", "value": "ops"} in container["environment"]
+def test_the_agent_starts_under_the_launcher_unless_turned_off(staging: RecordedRun) -> None:
+    container = _container(staging)
+    assert container["entryPoint"][:2] == ["python3", "-c"]
+    assert container["command"] == ["python", "mcp_client.py"]
+    spec = decode_spec(next(e["value"] for e in container["environment"] if e["name"] == SPEC_ENV))
+    assert spec["platform"] == "fargate"
+    assert spec["rlimits"]["fsize"] == {"soft": 2**31 - 1, "hard": 2**31 - 1}
+    assert spec["seccomp"]["profileSha256"] == profile_sha256()
+    unhardened = _container(_run(hardening={"launcher": False}))
+    assert "entryPoint" not in unhardened and "command" not in unhardened
+    assert SPEC_ENV not in {e["name"] for e in unhardened["environment"]}
 
 
 def test_cluster_has_container_insights() -> None:

@@ -1,16 +1,20 @@
 """The sandbox's ECS container definition, as plain data with the ECS API's exact field names.
 
 Built as Python data and serialized once, so a test or the policy pack can check every field
-against botocore's ECS model. Every runbook control Fargate can express is here; the ones it
-cannot (seccomp, no-new-privileges, tmpfs, a pids limit) are enforced elsewhere or reported.
+against botocore's ECS model. It maps the sandbox's HardeningModel to what ECS can express; the
+rest (seccomp, no-new-privileges) is the launcher's, which this definition starts when the
+model asks for it. A tmpfs for /tmp has no Fargate equivalent; the control matrix says so.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from components.config import FargateSandbox, SecretRef, Ulimit, Ulimits
+from components.hardening.delivery import LauncherDelivery
+from components.hardening.model import HardeningModel, Rlimit
 
 # The only writable paths. Fargate has no tmpfs, so they are task volumes on ephemeral storage.
 WRITABLE_VOLUMES: tuple[tuple[str, str], ...] = (
@@ -53,9 +57,8 @@ def ulimit_overflows(ulimits: Ulimits) -> list[str]:
     stated in the control matrix, so only values a stack set itself are reported.
     """
     messages = []
-    for name, limit in _ulimit_items(ulimits):
-        if name not in ulimits.model_fields_set:
-            continue
+    for name in sorted(ulimits.model_fields_set):
+        limit: Ulimit = getattr(ulimits, name)
         if limit.hard > ECS_ULIMIT_MAX or limit.soft > ECS_ULIMIT_MAX:
             messages.append(
                 f"hardening.ulimits.{name}: soft {limit.soft} / hard {limit.hard} exceeds the "
@@ -64,24 +67,24 @@ def ulimit_overflows(ulimits: Ulimits) -> list[str]:
     return messages
 
 
-def _ulimit_items(ulimits: Ulimits) -> list[tuple[str, Ulimit]]:
-    return [
-        ("nofile", ulimits.nofile),
-        ("nproc", ulimits.nproc),
-        ("fsize", ulimits.fsize),
-        ("cpu", ulimits.cpu),
-    ]
+def fargate_hardening(model: HardeningModel) -> HardeningModel:
+    """The model as Fargate can carry it: rlimits over ECS's 32-bit maximum are lowered to it.
+
+    Lowering only tightens a limit. The launcher gets the same values, because on Fargate it
+    starts unprivileged and could not raise a limit ECS already set.
+    """
+    clamped = {
+        name: Rlimit(min(limit.soft, ECS_ULIMIT_MAX), min(limit.hard, ECS_ULIMIT_MAX))
+        for name, limit in model.rlimits.items()
+    }
+    return dataclasses.replace(model, rlimits=clamped)
 
 
-def ecs_ulimits(ulimits: Ulimits) -> list[dict[str, Any]]:
-    """ECS ulimits; a value over the 32-bit maximum is lowered to it, which only tightens it."""
+def ecs_ulimits(model: HardeningModel) -> list[dict[str, Any]]:
+    """ECS ulimits, in the runbook's order, from a model already mapped by fargate_hardening."""
     return [
-        {
-            "name": name,
-            "softLimit": min(limit.soft, ECS_ULIMIT_MAX),
-            "hardLimit": min(limit.hard, ECS_ULIMIT_MAX),
-        }
-        for name, limit in _ulimit_items(ulimits)
+        {"name": name, "softLimit": limit.soft, "hardLimit": limit.hard}
+        for name, limit in model.rlimits.items()
     ]
 
 
@@ -95,8 +98,8 @@ def health_check_command(port: int, path: str) -> list[str]:
     return ["CMD", "python3", "-c", script]
 
 
-def _fargate_capabilities(sandbox: FargateSandbox) -> list[str]:
-    added = list(sandbox.hardening.capabilities_add)
+def _fargate_capabilities(sandbox: FargateSandbox, model: HardeningModel) -> list[str]:
+    added = list(model.capabilities_add)
     rejected = [name for name in added if name not in FARGATE_ADDABLE_CAPABILITIES]
     if rejected:
         raise ValueError(
@@ -124,37 +127,39 @@ def _environment(
 def build_container_definitions(
     sandbox: FargateSandbox,
     *,
+    hardening: HardeningModel,
     region: str,
     log_group_name: str,
     account_id: str,
     partition: str = "aws",
-    entry_point: Sequence[str] | None = None,
-    extra_environment: Mapping[str, str] | None = None,
+    launcher: LauncherDelivery | None = None,
 ) -> list[dict[str, Any]]:
-    """The task's one container definition, hardened from ``sandbox.hardening``.
+    """The task's one container definition, hardened from ``hardening`` (see fargate_hardening).
 
-    ``entry_point`` and ``extra_environment`` are the launcher's (None and {} keep the image's
-    entrypoint). Secrets reach the container only as ``secrets`` ARNs, never as values.
+    With a ``launcher``, the container starts it (entryPoint) with the agent's command; without
+    one the image's entrypoint runs. Secrets reach the container only as ``secrets`` ARNs.
     """
-    hardening = sandbox.hardening
     settings = sandbox.fargate
     definition: dict[str, Any] = {
         "name": container_name(sandbox),
         "image": sandbox.image,
         "essential": True,
         "readonlyRootFilesystem": hardening.readonly_root_filesystem,
-        "user": f"{hardening.run_as.uid}:{hardening.run_as.gid}",
+        "user": f"{hardening.uid}:{hardening.gid}",
         "linuxParameters": {
-            "capabilities": {"drop": ["ALL"], "add": _fargate_capabilities(sandbox)},
+            "capabilities": {
+                "drop": list(hardening.capabilities_drop),
+                "add": _fargate_capabilities(sandbox, hardening),
+            },
             "initProcessEnabled": True,
         },
-        "ulimits": ecs_ulimits(hardening.ulimits),
+        "ulimits": ecs_ulimits(hardening),
         "mountPoints": [
             {"sourceVolume": volume, "containerPath": path, "readOnly": False}
             for volume, path in WRITABLE_VOLUMES
         ],
         "portMappings": [{"containerPort": settings.container_port, "protocol": "tcp"}],
-        "environment": _environment(sandbox, extra_environment or {}),
+        "environment": _environment(sandbox, launcher.environment if launcher else {}),
         "secrets": [
             {
                 "name": secret.name,
@@ -177,13 +182,9 @@ def build_container_definitions(
             },
         },
     }
-    if entry_point is not None:
-        if not entry_point:
-            raise ValueError(
-                f"launcher entry point of sandbox {sandbox.name!r} is empty; allowed: a "
-                "non-empty command list, or None for the image's entrypoint"
-            )
-        definition["entryPoint"] = list(entry_point)
+    if launcher is not None:
+        definition["entryPoint"] = list(launcher.entry_point)
+        definition["command"] = list(launcher.command)
     return [definition]
 
 

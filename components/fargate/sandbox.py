@@ -1,7 +1,9 @@
 """One hardened sandbox on Fargate: its task definition, service, logs, roles and firewall.
 
-Every runbook control Fargate supports is on by default (from the sandbox's ``hardening``);
-loosening one takes an explicit config value, which the policy pack then reports.
+The component maps the sandbox's HardeningModel to Fargate: what ECS can express goes into the
+container definition, and the launcher (started as the container's entryPoint) applies the rest
+inside the task. Loosening a control takes an explicit config value, which the policy pack
+then reports.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import pulumi
 import pulumi_aws as aws
@@ -18,6 +19,7 @@ from components.aws.egress import EgressRuleSpec, PlatformEgress, create_sandbox
 from components.config import FargateSandbox as FargateSandboxConfig
 from components.fargate.container_definition import (
     build_container_definitions,
+    fargate_hardening,
     task_volumes,
     ulimit_overflows,
 )
@@ -29,21 +31,15 @@ from components.fargate.task_definition import (
     log_group_name,
     task_family,
 )
-
-
-class LauncherEntry(Protocol):
-    """What the launcher delivers to a Fargate container: a command and non-secret settings."""
-
-    @property
-    def entry_point(self) -> Sequence[str]: ...
-
-    @property
-    def environment(self) -> Mapping[str, str]: ...
+from components.hardening.delivery import LauncherDelivery, fargate_delivery
+from components.hardening.model import HardeningModel
+from components.hardening.spec import to_launcher_spec
 
 
 @dataclass(frozen=True)
 class FargateSandboxArgs:
     sandbox: FargateSandboxConfig
+    hardening: HardeningModel
     cluster_arn: pulumi.Input[str]
     vpc_id: pulumi.Input[str]
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
@@ -51,7 +47,15 @@ class FargateSandboxArgs:
     region: str
     platform_egress: PlatformEgress | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
-    launcher: LauncherEntry | None = None
+
+
+def launcher_for(
+    sandbox: FargateSandboxConfig, hardening: HardeningModel
+) -> LauncherDelivery | None:
+    """The launcher's entryPoint, command and spec, or None when the config turns it off."""
+    if not hardening.launcher:
+        return None
+    return fargate_delivery(to_launcher_spec(hardening), sandbox.command)
 
 
 def desired_count(sandbox: FargateSandboxConfig) -> int:
@@ -60,6 +64,7 @@ def desired_count(sandbox: FargateSandboxConfig) -> int:
 
 
 class FargateSandbox(pulumi.ComponentResource):
+    container_definitions: pulumi.Output[str]
     task_definition_arn: pulumi.Output[str]
     service_name: pulumi.Output[str]
     log_group_name: pulumi.Output[str]
@@ -105,19 +110,20 @@ class FargateSandbox(pulumi.ComponentResource):
             name, args.vpc_id, args.egress_rules, args.platform_egress, tags, self
         )
 
-        launcher = args.launcher
+        hardening = fargate_hardening(args.hardening)
+        launcher = launcher_for(sandbox, hardening)
         # Depends only on values known at preview (the account, not the roles' ARNs), so the
         # policy pack sees the real container definitions before anything is created.
         container_definitions = pulumi.Output.all(account_id, partition).apply(
             lambda values: json.dumps(
                 build_container_definitions(
                     sandbox,
+                    hardening=hardening,
                     region=args.region,
                     log_group_name=log_group_name(name),
                     account_id=values[0],
                     partition=values[1],
-                    entry_point=None if launcher is None else launcher.entry_point,
-                    extra_environment=None if launcher is None else launcher.environment,
+                    launcher=launcher,
                 ),
                 sort_keys=True,
             )
@@ -165,6 +171,7 @@ class FargateSandbox(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[logs]),
         )
 
+        self.container_definitions = task_definition.container_definitions
         self.task_definition_arn = task_definition.arn
         self.service_name = service.name
         self.log_group_name = logs.name

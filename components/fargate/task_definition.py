@@ -6,11 +6,13 @@ dict against botocore's ECS model, so what is checked is what is deployed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from components.config import FargateSandbox
 from components.fargate.container_definition import build_container_definitions, task_volumes
+from components.hardening.delivery import LauncherDelivery
+from components.hardening.model import HardeningModel
 
 NETWORK_MODE = "awsvpc"
 REQUIRES_COMPATIBILITIES = ("FARGATE",)
@@ -31,13 +33,13 @@ def log_group_name(sandbox_name: str) -> str:
 def build_register_task_definition(
     sandbox: FargateSandbox,
     *,
+    hardening: HardeningModel,
     region: str,
     account_id: str,
     execution_role_arn: str,
     task_role_arn: str,
     partition: str = "aws",
-    entry_point: Sequence[str] | None = None,
-    extra_environment: Mapping[str, str] | None = None,
+    launcher: LauncherDelivery | None = None,
 ) -> dict[str, Any]:
     """RegisterTaskDefinition's input for resolved values; pidMode is deliberately unset."""
     return {
@@ -52,11 +54,11 @@ def build_register_task_definition(
         "volumes": task_volumes(),
         "containerDefinitions": build_container_definitions(
             sandbox,
+            hardening=hardening,
             region=region,
             log_group_name=log_group_name(sandbox.name),
             account_id=account_id,
             partition=partition,
-            entry_point=entry_point,
-            extra_environment=extra_environment,
+            launcher=launcher,
         ),
     }

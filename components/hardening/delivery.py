@@ -68,6 +68,12 @@ def encode_spec(spec: dict[str, Any]) -> str:
     return _pack(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode())
 
 
+def decode_spec(encoded: str) -> dict[str, Any]:
+    """The inverse of encode_spec, for checks that read a rendered task definition."""
+    spec: dict[str, Any] = json.loads(zlib.decompress(base64.b64decode(encoded)))
+    return spec
+
+
 def _check_command(command: Sequence[str]) -> list[str]:
     if not command or any(not isinstance(part, str) or not part for part in command):
         raise DeliveryError(
