@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from sandbox_policies.ecs_schema import validate_register_task_definition
-
 from tools.preview import artifacts
 from tools.preview.mock_runtime import RecordedRun, run_program_file, to_json
 from tools.preview.stack_file import (
