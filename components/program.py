@@ -127,7 +127,7 @@ def _build_fargate(config: StackConfig, built: BuiltStack) -> None:
         )
 
 
-def _build_fly(sandbox: FlySandbox) -> FlySandboxComponent:
+def _build_fly(sandbox: FlySandbox, stack: StackConfig) -> FlySandboxComponent:
     config = pulumi.Config(PROJECT)
     secrets = {
         secret.name: config.require_secret(secret.config_key)
@@ -138,6 +138,7 @@ def _build_fly(sandbox: FlySandbox) -> FlySandboxComponent:
         sandbox.name,
         FlySandboxArgs(
             sandbox=sandbox,
+            hardening=hardening_model(sandbox, stack),
             secrets=secrets,
             fly_api_token=config.get_secret("flyApiToken"),
         ),
@@ -149,5 +150,5 @@ def build_stack(config: StackConfig) -> BuiltStack:
     if config.fargate_sandboxes:
         _build_fargate(config, built)
     for sandbox in config.fly_sandboxes:
-        built.fly[sandbox.name] = _build_fly(sandbox)
+        built.fly[sandbox.name] = _build_fly(sandbox, config)
     return built

@@ -23,6 +23,7 @@ import pulumi
 
 from components.config import FlySandbox as FlySandboxConfig
 from components.fly.sandbox import FlySandbox, FlySandboxArgs
+from tests.stack_configs import hardening_for
 from tools.preview.mock_runtime import RecordedResource, RecordedRun, Secret, run_under_mocks
 
 COMMAND_TYPE = "command:local:Command"
@@ -222,6 +223,7 @@ def record(
             sandbox.name,
             FlySandboxArgs(
                 sandbox=sandbox,
+                hardening=hardening_for(sandbox),
                 secrets={
                     ref.name: stack.require_secret(str(ref.config_key)) for ref in sandbox.secrets
                 },

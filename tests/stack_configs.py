@@ -6,7 +6,9 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from components.config import StackConfig, parse_stack_config
+from components.config import FargateSandbox, FlySandbox, StackConfig, parse_stack_config
+from components.hardening.model import HardeningModel
+from components.program import hardening_model
 from tools.preview.stack_file import project_values, read_stack_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,3 +22,8 @@ def staging_values() -> dict[str, Any]:
 
 def staging_config() -> StackConfig:
     return parse_stack_config(staging_values())
+
+
+def hardening_for(sandbox: FargateSandbox | FlySandbox) -> HardeningModel:
+    """The sandbox's hardening model, with staging's egress allowlist."""
+    return hardening_model(sandbox, staging_config())

@@ -23,6 +23,7 @@ from components.fly.sandbox import (
     parse_machine_count,
     secret_lines,
 )
+from tests.stack_configs import hardening_for
 from tools.preview import artifacts
 from tools.preview.mock_runtime import Secret, run_under_mocks
 
@@ -124,7 +125,10 @@ def test_secret_values_must_match_the_declared_names() -> None:
     sandbox = fly_sandbox()
 
     def program() -> None:
-        FlySandbox(sandbox.name, FlySandboxArgs(sandbox=sandbox, secrets={}))
+        FlySandbox(
+            sandbox.name,
+            FlySandboxArgs(sandbox=sandbox, hardening=hardening_for(sandbox), secrets={}),
+        )
 
     with pytest.raises(ValueError, match=r"missing: \['RENDER_API_KEY', 'SENTRY_AUTH_TOKEN'\]"):
         run_under_mocks(program, {})

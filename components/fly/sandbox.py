@@ -17,7 +17,7 @@ Pulumi encrypts in state, and the outputs that could echo them are marked secret
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -25,6 +25,9 @@ from pulumi_command import local
 
 from components.config import FlySandbox as FlySandboxConfig
 from components.fly.fly_toml import hostname, render_fly_toml, sandbox_spec
+from components.hardening.delivery import FlyLauncherDelivery, fly_delivery
+from components.hardening.model import HardeningModel
+from components.hardening.spec import to_launcher_spec
 
 COMPONENT_TYPE = "agent-sandbox:fly:Sandbox"
 # Relative to the project root, where Pulumi runs the program and its providers.
@@ -32,21 +35,27 @@ SCRIPTS_DIR = "components/fly/scripts"
 
 
 @dataclass(frozen=True)
-class FlyLauncherDelivery:
-    """How the launcher reaches the Machine: fly.toml ``[[files]]`` and the wrapped command."""
-
-    files: Sequence[Mapping[str, str]]
-    process_command: Sequence[str]
-
-
-@dataclass(frozen=True)
 class FlySandboxArgs:
     sandbox: FlySandboxConfig
+    hardening: HardeningModel
+    """Mapped to the Machine: [[vm]] limits by Fly, everything else by the launcher."""
     secrets: Mapping[str, pulumi.Output[str]]
     """Env NAME -> secret value, one per entry of ``sandbox.secrets``."""
     fly_api_token: pulumi.Output[str] | None = None
     """None: the scripts use FLY_API_TOKEN from the environment of whoever runs pulumi."""
-    launcher: FlyLauncherDelivery | None = None
+
+
+def launcher_for(
+    sandbox: FlySandboxConfig, hardening: HardeningModel
+) -> FlyLauncherDelivery | None:
+    """The launcher's [[files]] and wrapped command, or None when the config turns it off.
+
+    A Fly Machine is a VM with no container runtime, so the launcher is what applies seccomp,
+    the read-only root, the /tmp tmpfs, the rlimits and the drop to the sandbox user.
+    """
+    if not hardening.launcher:
+        return None
+    return fly_delivery(to_launcher_spec(hardening), sandbox.command)
 
 
 def script_command(script: str, *arguments: str) -> str:
@@ -96,7 +105,7 @@ class FlySandbox(pulumi.ComponentResource):
         sandbox = args.sandbox
         fly = sandbox.fly
         _check_secret_names(sandbox, args.secrets)
-        launcher = args.launcher
+        launcher = launcher_for(sandbox, args.hardening)
         toml_text = render_fly_toml(
             sandbox,
             files=launcher.files if launcher else None,
@@ -213,6 +222,8 @@ class FlySandbox(pulumi.ComponentResource):
         self.fly_toml = pulumi.Output.from_input(toml_text)
         self.register_outputs(
             {
+                # The engine's AnalyzeStack sees a component's outputs, not its inputs.
+                "spec": sandbox_spec(sandbox),
                 "appName": self.app_name,
                 "hostname": self.hostname,
                 "machineCount": self.machine_count,
