@@ -31,9 +31,9 @@ lint: $(INSTALLED)
 	$(BIN)/mypy components policies
 	$(BIN)/shellcheck $$(git ls-files '*.sh' .ci/run)
 
-## Regenerate the README's config reference from the config model.
+## Regenerate the README's generated blocks (config reference, policies, control matrix).
 docs: $(INSTALLED)
-	$(BIN)/python -m tools.config_reference --write
+	$(BIN)/python -m tools.readme --write
 
 format: $(INSTALLED)
 	$(BIN)/ruff format .

@@ -7,15 +7,19 @@ sandbox's name, so adding a sandbox never renames an existing one.
 
 from __future__ import annotations
 
+import json
+import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pulumi
 
 from components.aws.cluster import SandboxCluster, SandboxClusterArgs
-from components.aws.egress import egress_rule_specs
+from components.aws.egress import EgressRuleSpec, egress_rule_specs
 from components.aws.network import SandboxNetwork, SandboxNetworkArgs
 from components.config import PROJECT, FargateSandbox, FlySandbox, StackConfig
+from components.controls.matrix import EgressFacts, Matrix, fargate_matrix, fly_matrix
+from components.controls.resource import ControlMatrix
 from components.fargate.sandbox import FargateSandbox as FargateSandboxComponent
 from components.fargate.sandbox import FargateSandboxArgs
 from components.fly.sandbox import FlySandbox as FlySandboxComponent
@@ -31,6 +35,7 @@ class BuiltStack:
     cluster: SandboxCluster | None = None
     fargate: dict[str, FargateSandboxComponent] = field(default_factory=dict)
     fly: dict[str, FlySandboxComponent] = field(default_factory=dict)
+    controls: dict[str, ControlMatrix] = field(default_factory=dict)
 
     def outputs(self) -> dict[str, Any]:
         outputs: dict[str, Any] = {}
@@ -58,6 +63,7 @@ class BuiltStack:
             }
             for name, sandbox in self.fly.items()
         }
+        outputs["controlMatrix"] = {name: matrix.controls for name, matrix in self.controls.items()}
         return outputs
 
 
@@ -111,7 +117,7 @@ def _build_fargate(config: StackConfig, built: BuiltStack) -> None:
     built.cluster = SandboxCluster("sandbox-cluster", SandboxClusterArgs(tags=config.tags))
     rules = egress_rule_specs(config.egress)
     for sandbox in config.fargate_sandboxes:
-        built.fargate[sandbox.name] = FargateSandboxComponent(
+        component = built.fargate[sandbox.name] = FargateSandboxComponent(
             sandbox.name,
             FargateSandboxArgs(
                 sandbox=sandbox,
@@ -125,6 +131,7 @@ def _build_fargate(config: StackConfig, built: BuiltStack) -> None:
                 tags=config.tags,
             ),
         )
+        built.controls[sandbox.name] = _fargate_controls(sandbox, component, rules, built.network)
 
 
 def _build_fly(sandbox: FlySandbox, stack: StackConfig) -> FlySandboxComponent:
@@ -145,10 +152,55 @@ def _build_fly(sandbox: FlySandbox, stack: StackConfig) -> FlySandboxComponent:
     )
 
 
+def _fargate_controls(
+    sandbox: FargateSandbox,
+    component: FargateSandboxComponent,
+    rules: list[EgressRuleSpec],
+    network: SandboxNetwork,
+) -> ControlMatrix:
+    egress = EgressFacts(
+        security_group_rules=[f"{r.ip_protocol} {r.from_port} to {r.destination}" for r in rules],
+        dns_firewall_domains=(
+            network.allowed_domains if network.dns_firewall_rule_group_id is not None else None
+        ),
+    )
+    task = {
+        "cpu": str(sandbox.fargate.cpu),
+        "memory": str(sandbox.fargate.memory),
+        "assignPublicIp": sandbox.fargate.assign_public_ip,
+    }
+
+    def matrix(container_definitions: str) -> Matrix:
+        (container,) = json.loads(container_definitions)
+        return fargate_matrix(container, task, egress)
+
+    return ControlMatrix(
+        f"{sandbox.name}-controls",
+        sandbox=sandbox.name,
+        platform="fargate",
+        matrix=component.container_definitions.apply(matrix),
+        opts=pulumi.ResourceOptions(parent=component),
+    )
+
+
+def _fly_controls(sandbox: FlySandbox, component: FlySandboxComponent) -> ControlMatrix:
+    return ControlMatrix(
+        f"{sandbox.name}-controls",
+        sandbox=sandbox.name,
+        platform="fly",
+        matrix=component.fly_toml.apply(
+            lambda text: fly_matrix(tomllib.loads(text), public_ips=sandbox.fly.public_ips)
+        ),
+        opts=pulumi.ResourceOptions(parent=component),
+    )
+
+
 def build_stack(config: StackConfig) -> BuiltStack:
     built = BuiltStack()
     if config.fargate_sandboxes:
         _build_fargate(config, built)
     for sandbox in config.fly_sandboxes:
-        built.fly[sandbox.name] = _build_fly(sandbox, config)
+        component = _build_fly(sandbox, config)
+        built.fly[sandbox.name] = component
+        built.controls[sandbox.name] = _fly_controls(sandbox, component)
     return built

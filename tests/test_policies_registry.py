@@ -10,13 +10,13 @@ import pytest
 from pulumi_policy import EnforcementLevel, PolicyResourceOptions, ResourceValidationArgs, Severity
 
 from sandbox_policies.config_schema import config_problems
-from sandbox_policies.docs import readme_block
+from sandbox_policies.docs import policy_table
 from sandbox_policies.pack import INTERNAL_ERROR, build_policies, to_policy
 from sandbox_policies.registry import RULES, rule
 from sandbox_policies.rule import Rule
 from sandbox_policies.waivers import waiver_problems
 
-README = Path(__file__).resolve().parent.parent / "policies" / "README.md"
+README = Path(__file__).resolve().parent.parent / "README.md"
 ADVISORY_BY_DESIGN = {"ecs-cluster-container-insights", "sg-descriptions", "log-group-kms"}
 REASON = "accepted by platform-engineering until the sandbox moves"
 
@@ -57,9 +57,9 @@ def test_every_default_satisfies_its_own_schema_and_every_policy_takes_a_waiver_
 
 
 def test_the_readme_table_is_the_registry() -> None:
-    assert readme_block() in README.read_text()
+    assert policy_table() in README.read_text()
     for item in RULES:
-        assert f"| `{item.name}` | {item.level.value} |" in readme_block()
+        assert f"| `{item.name}` | {item.level.value} |" in policy_table()
 
 
 def test_a_waiver_needs_a_reason_only_when_it_lowers_a_level() -> None:

@@ -16,6 +16,7 @@ from sandbox_policies.registry import RULES
 from tests.policy_fixtures import (
     analyze,
     container,
+    control_matrix,
     fly_sandbox,
     of,
     resource,
@@ -524,7 +525,34 @@ CASES = [
         [fly_sandbox()],
     ),
     Case("fly-no-public-ips", M, [fly_sandbox(publicIps=True)], [fly_sandbox()]),
-    Case("fly-egress-restricted", M, [fly_sandbox()], [task_definition()]),
+    Case(
+        "sandbox-runs-under-launcher",
+        M,
+        [
+            task_definition([without(container(), "entryPoint")]),
+            task_definition([container(environment=[])]),
+            task_definition([container(entryPoint=["python3", "-c", "print('not the launcher')"])]),
+            fly_sandbox(fly_toml='app = "x"\n[processes]\napp = "python mcp_client.py"\n'),
+        ],
+        [task_definition(), fly_sandbox()],
+    ),
+    Case(
+        "sandbox-control-coverage",
+        M,
+        [
+            control_matrix("fargate", unavailable=["tmp-tmpfs"]),
+            control_matrix("fly", missing=["seccomp"]),
+        ],
+        [
+            control_matrix("fargate"),
+            control_matrix("fly", unavailable=["egress-ports"]),
+        ],
+        config={
+            "sandbox-control-coverage": {
+                "acceptedGaps": {"fly/egress-ports": "Fly has no egress firewall; accepted."}
+            }
+        },
+    ),
     Case(
         "fly-volume-size",
         M,
@@ -575,7 +603,10 @@ def test_misspelled_container_key_names_the_key_and_the_right_spelling() -> None
 
 def test_malformed_container_definitions_are_one_violation_not_a_crash() -> None:
     violations = analyze([task_definition(containerDefinitions="[{")])
-    assert [violation.policy for violation in violations] == ["ecs-task-schema"]
+    assert sorted(violation.policy for violation in violations) == [
+        "ecs-task-schema",
+        "sandbox-runs-under-launcher",
+    ]
     assert "malformed JSON" in violations[0].message
 
 

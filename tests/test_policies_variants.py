@@ -25,8 +25,6 @@ def test_staging_has_no_mandatory_violation_and_records_the_verdict(tmp_path: Pa
     assert result.mandatory_violations == []
     document = json.loads((tmp_path / "preview.json").read_text())
     recorded = {(v["policy"], v["level"]) for v in document["policy"]["violations"]}
-    # The Fly sandbox's missing egress firewall is waived to advisory, with a reason, not hidden.
-    assert ("fly-egress-restricted", "advisory") in recorded
     assert all(level != "mandatory" for _, level in recorded)
 
 
@@ -39,15 +37,22 @@ def test_a_variant_fails_the_preview_with_the_policy_in_preview_json(tmp_path: P
     assert blocked[0]["urn"].endswith("aws:ecs/taskDefinition:TaskDefinition::ops-agent-task")
 
 
-def test_staging_without_its_waiver_is_blocked_by_the_fly_egress_policy() -> None:
+def test_staging_without_its_accepted_gaps_is_blocked_by_control_coverage() -> None:
     run, _ = evaluate(STAGING)
     with policy_pack(stack=STAGING, project=run.project) as pack:
         _, policies = pack.info()
         pack.configure(configure_request(policies, None))
         found = pack.analyze(run.resources)
-    assert {(v.policy, v.level) for v in found if v.level == "mandatory"} == {
-        ("fly-egress-restricted", "mandatory")
-    }
+    blocked = [v for v in found if v.level == "mandatory"]
+    assert {v.policy for v in blocked} == {"sandbox-control-coverage"}
+    gaps = sorted((v.urn.rsplit("::", 1)[1], v.message.split("'")[1]) for v in blocked)
+    assert gaps == [
+        ("ops-agent-controls", "apparmor"),
+        ("ops-agent-controls", "tmp-tmpfs"),
+        ("ops-agent-fly-controls", "apparmor"),
+        ("ops-agent-fly-controls", "dns-allowlist"),
+        ("ops-agent-fly-controls", "egress-ports"),
+    ]
 
 
 @pytest.fixture(scope="module")

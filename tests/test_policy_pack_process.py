@@ -23,7 +23,7 @@ from tools.policy_runner import (
 )
 
 PROJECT, STACK = "agent-sandbox", "policytest"
-REASON = "Fly Machines have no egress firewall; staging only holds staging-scoped tokens."
+REASON = "The staging Fly sandbox needs 2 GB for a browser smoke test; owner platform."
 
 
 def run(resources: list, config: dict | None = None) -> list:
@@ -71,8 +71,8 @@ def test_a_waiver_without_a_reason_is_refused_by_the_pack() -> None:
         {"enforcementLevel": "disabled", "waiverReason": "because"},
     ):
         with pytest.raises(PolicyPackError) as refused:
-            run([fly_sandbox()], {"fly-egress-restricted": waiver})
-        assert "fly-egress-restricted" in str(refused.value)
+            run([fly_sandbox()], {"fly-vm-size": waiver})
+        assert "fly-vm-size" in str(refused.value)
         assert "waiverReason" in str(refused.value)
     with pytest.raises(
         PolicyPackError, match="ecs-task-readonly-root: enforcementLevel 'advisory'"
@@ -81,13 +81,14 @@ def test_a_waiver_without_a_reason_is_refused_by_the_pack() -> None:
 
 
 def test_a_waiver_with_a_reason_lowers_only_that_policy() -> None:
-    waived = {"fly-egress-restricted": {"enforcementLevel": "advisory", "waiverReason": REASON}}
-    found = run([fly_sandbox(), fly_sandbox(publicIps=True)], waived)
+    big = {"size": "shared-cpu-1x", "cpuKind": "shared", "cpus": 1, "memoryMb": 2048}
+    waived = {"fly-vm-size": {"enforcementLevel": "advisory", "waiverReason": REASON}}
+    found = run([fly_sandbox(vm=big), fly_sandbox(publicIps=True)], waived)
     levels = {(v.policy, v.level) for v in found}
-    assert ("fly-egress-restricted", "advisory") in levels
+    assert ("fly-vm-size", "advisory") in levels
     assert ("fly-no-public-ips", "mandatory") in levels
-    disabled = {"fly-egress-restricted": {"enforcementLevel": "disabled", "waiverReason": REASON}}
-    assert run([fly_sandbox()], disabled) == []
+    disabled = {"fly-vm-size": {"enforcementLevel": "disabled", "waiverReason": REASON}}
+    assert run([fly_sandbox(vm=big)], disabled) == []
 
 
 def test_bad_policy_config_is_refused_with_the_key_and_what_is_allowed() -> None:
@@ -115,8 +116,13 @@ def test_unknown_values_during_preview_never_crash_the_pack() -> None:
         "rule",
         {"ipProtocol": proxy.UNKNOWN_STRING_VALUE, "cidrIpv4": "0.0.0.0/0", "description": "x"},
     )
-    found = run([unknown_task, unknown_service, partly, group])
-    assert {v.policy for v in found} == {"fly-egress-restricted"}
+    unknown_matrix = resource(
+        "agent-sandbox:controls:ControlMatrix",
+        "ops-agent-controls",
+        {"platform": "fly", "controls": proxy.UNKNOWN_OBJECT_VALUE},
+    )
+    found = run([unknown_task, unknown_service, partly, group, unknown_matrix])
+    assert found == []
 
 
 def test_the_configure_request_fills_in_levels_and_schema_defaults() -> None:

@@ -7,6 +7,7 @@ of the wrong type is refused with a message naming it, instead of failing mid-an
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -50,6 +51,14 @@ def value_problems(key: str, value: Any, schema: Mapping[str, Any]) -> list[str]
         problems.append(
             f"{key}: {value!r} is too short; allowed: at least {schema['minLength']} characters"
         )
+    if kind == "object" and isinstance(schema.get("additionalProperties"), Mapping):
+        pattern = schema.get("propertyNames", {}).get("pattern")
+        for name, item in sorted(value.items()):
+            if pattern and not re.fullmatch(pattern, name):
+                problems.append(
+                    f"{key}: key {name!r} is not allowed; allowed: keys matching {pattern}"
+                )
+            problems += value_problems(f"{key}.{name}", item, schema["additionalProperties"])
     if kind == "array" and "items" in schema:
         for index, item in enumerate(value):
             problems += value_problems(f"{key}[{index}]", item, schema["items"])

@@ -1,12 +1,10 @@
-"""The README's policy table, generated from the registry so the two cannot drift apart."""
+"""The README's policy table, generated from the registry so the two cannot drift apart
+(`make docs` writes it; tests/test_docs.py fails when they differ)."""
 
 from __future__ import annotations
 
 from .registry import RULES
 from .rule import Rule
-
-TABLE_START = "<!-- policy-table:start -->"
-TABLE_END = "<!-- policy-table:end -->"
 
 
 def _cell(text: str) -> str:
@@ -33,7 +31,3 @@ def policy_table() -> str:
             f"{_cell(rule.runbook)} | {_cell(scanners)} | {_cell(_config(rule))} |"
         )
     return "\n".join(lines)
-
-
-def readme_block() -> str:
-    return f"{TABLE_START}\n{policy_table()}\n{TABLE_END}"

@@ -133,14 +133,6 @@ def _region(resource: Resource, config: Config) -> Iterator[str]:
         yield f"region is {region!r}; allowed: {allowed}"
 
 
-def _egress(resource: Resource, _: Config) -> Iterator[str]:
-    sandbox = spec(resource) or {}
-    yield (
-        f"Fly app {sandbox.get('app', resource.name)!r} has no egress restriction: Fly Machines "
-        "have no egress firewall, so the runbook's egress allowlist is not enforced on Fly"
-    )
-
-
 def _fly_rule(
     name: str, summary: str, runbook: str, remediation: str, check: Any, **extra: Any
 ) -> Rule:
@@ -177,16 +169,6 @@ RULES: tuple[Rule, ...] = (
         "set fly.publicIps: false; reach the sandbox over the private 6PN network",
         _no_public_ips,
         severity=Severity.CRITICAL,
-    ),
-    _fly_rule(
-        "fly-egress-restricted",
-        "A Fly sandbox has egress restrictions; Fly Machines have none, so "
-        "every Fly sandbox is a violation until waived.",
-        "Egress: only DNS and HTTPS to api.render.com, sentry.io, github.com",
-        "run the sandbox on Fargate, or waive this policy for "
-        "the stack with a written waiverReason",
-        _egress,
-        severity=Severity.HIGH,
     ),
     _fly_rule(
         "fly-volume-size",

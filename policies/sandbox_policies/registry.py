@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from . import cost, ecr, ecs_service, ecs_task, fly, iam, logs, security_groups, stack
+from . import (
+    cost,
+    ecr,
+    ecs_service,
+    ecs_task,
+    fly,
+    hardening,
+    iam,
+    logs,
+    security_groups,
+    stack,
+)
 from .rule import Rule
 
 RULES: tuple[Rule, ...] = (
@@ -13,6 +24,7 @@ RULES: tuple[Rule, ...] = (
     *iam.RULES,
     *ecr.RULES,
     *fly.RULES,
+    *hardening.RULES,
     *stack.RULES,
     *cost.RULES,
 )

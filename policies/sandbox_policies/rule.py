@@ -121,6 +121,10 @@ class Config:
     def get_ints(self, name: str) -> list[int]:
         return [int(item) for item in self._values[name]]
 
+    def get_object(self, name: str) -> dict[str, Any]:
+        value = self._values[name]
+        return dict(value) if isinstance(value, Mapping) else {}
+
 
 ResourceCheck = Callable[[Resource, Config], Iterable[str]]
 StackFinding = tuple[str | None, str]

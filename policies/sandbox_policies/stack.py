@@ -98,8 +98,8 @@ RULES: tuple[Rule, ...] = (
         name="stack-sandbox-egress-restricted",
         summary=(
             "Every sandbox has egress restrictions attached: each Fargate service's security "
-            "groups are declared in the stack and none allows egress everywhere (Fly sandboxes "
-            "are covered by fly-egress-restricted)."
+            "groups are declared in the stack and none allows egress everywhere (Fly has no egress "
+            "firewall: sandbox-control-coverage reports that gap on Fly)."
         ),
         runbook="Egress: only DNS and HTTPS to api.render.com, sentry.io, github.com",
         remediation="attach the sandbox's egress-allowlist security group to its service",

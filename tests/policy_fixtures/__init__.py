@@ -13,8 +13,13 @@ from typing import Any
 
 from google.protobuf import empty_pb2
 
+from components.fargate.container_definition import fargate_hardening
+from components.fly.fly_toml import render_fly_toml
+from components.hardening.delivery import fargate_delivery, fly_delivery
+from components.hardening.spec import to_launcher_spec
 from sandbox_policies.pack import PACK_LEVEL, PACK_NAME, build_policies
 from sandbox_policies.waivers import WaiverEnforcingServicer
+from tests.stack_configs import hardening_for, staging_config
 from tools.policy_runner import (
     Violation,
     analyze_request,
@@ -101,8 +106,20 @@ def resource(
 # --------------------------------------------------------------------------- hardened resources
 
 
+AGENT_COMMAND = ["python", "mcp_client.py"]
+_STAGING = staging_config()
+# The real launcher, as the components deliver it for staging's sandboxes.
+FARGATE_LAUNCHER = fargate_delivery(
+    to_launcher_spec(fargate_hardening(hardening_for(_STAGING.fargate_sandboxes[0]))),
+    AGENT_COMMAND,
+)
+_FLY_LAUNCHER = fly_delivery(
+    to_launcher_spec(hardening_for(_STAGING.fly_sandboxes[0])), AGENT_COMMAND
+)
+
+
 def container(**overrides: Any) -> dict[str, Any]:
-    """A container definition that meets every runbook control."""
+    """A container definition that meets every runbook control, started by the launcher."""
     definition: dict[str, Any] = {
         "name": "agent",
         "image": IMAGE,
@@ -120,7 +137,12 @@ def container(**overrides: Any) -> dict[str, Any]:
             {"name": "fsize", "softLimit": 2**31 - 1, "hardLimit": 2**31 - 1},
             {"name": "cpu", "softLimit": 3600, "hardLimit": 3600},
         ],
-        "environment": [{"name": "AGENT_TYPE", "value": "ops_agent"}],
+        "entryPoint": FARGATE_LAUNCHER.entry_point,
+        "command": FARGATE_LAUNCHER.command,
+        "environment": [
+            {"name": "AGENT_TYPE", "value": "ops_agent"},
+            *({"name": k, "value": v} for k, v in FARGATE_LAUNCHER.environment.items()),
+        ],
         "secrets": [
             {
                 "name": "RENDER_API_KEY",
@@ -218,12 +240,11 @@ def fly_spec(**overrides: Any) -> dict[str, Any]:
     return spec
 
 
-FLY_TOML = """app = "morningai-sandbox-ops-agent"
-primary_region = "sin"
-
-[env]
-  AGENT_TYPE = "ops_agent"
-"""
+FLY_TOML = render_fly_toml(
+    _STAGING.fly_sandboxes[0],
+    files=_FLY_LAUNCHER.files,
+    process_command=_FLY_LAUNCHER.process_command,
+)
 
 
 def fly_sandbox(fly_toml: str = FLY_TOML, **overrides: Any) -> RecordedResource:
@@ -231,4 +252,45 @@ def fly_sandbox(fly_toml: str = FLY_TOML, **overrides: Any) -> RecordedResource:
         "agent-sandbox:fly:Sandbox",
         "ops-agent-fly",
         {"spec": fly_spec(**overrides), "flyToml": fly_toml},
+    )
+
+
+CONTROL_IDS = (
+    "capabilities",
+    "no-new-privileges",
+    "seccomp",
+    "apparmor",
+    "readonly-root",
+    "tmp-tmpfs",
+    "writable-paths",
+    "non-root",
+    "ulimit-nofile",
+    "ulimit-nproc",
+    "ulimit-fsize",
+    "ulimit-cpu",
+    "pids-limit",
+    "egress-ports",
+    "dns-allowlist",
+    "resources",
+    "no-public-ip",
+)
+
+
+def control_matrix(
+    platform: str = "fargate", unavailable: Sequence[str] = (), missing: Sequence[str] = ()
+) -> RecordedResource:
+    """A ControlMatrix registration: every control enforced except those named."""
+    controls = {
+        control: (
+            {"enforcedBy": "unavailable", "detail": "nothing here can"}
+            if control in unavailable
+            else {"enforcedBy": "platform", "detail": "a setting"}
+        )
+        for control in CONTROL_IDS
+        if control not in missing
+    }
+    return resource(
+        "agent-sandbox:controls:ControlMatrix",
+        f"ops-agent-{platform}-controls",
+        {"sandbox": "ops-agent", "platform": platform, "controls": controls},
     )

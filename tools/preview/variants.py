@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from components.hardening.delivery import SPEC_ENV, decode_spec, encode_spec
 from tools.preview.mock_runtime import RecordedResource, Secret
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
@@ -153,6 +154,15 @@ def _misspelled_readonly(definition: dict[str, Any]) -> None:
     definition["readOnlyRootFilesystem"] = definition.pop("readonlyRootFilesystem", True)
 
 
+def _other_seccomp_profile(definition: dict[str, Any]) -> None:
+    """The launcher spec now names a profile other than the reviewed one (a swapped filter)."""
+    for variable in definition.get("environment", []):
+        if variable["name"] == SPEC_ENV:
+            spec = decode_spec(variable["value"])
+            spec["seccomp"]["profileSha256"] = "0" * 64
+            variable["value"] = encode_spec(spec)
+
+
 VARIANTS: dict[str, Variant] = {
     "readonly-root-off": Variant(
         "the Fargate container's root filesystem is writable",
@@ -270,5 +280,20 @@ VARIANTS: dict[str, Variant] = {
         "the task role allows * on *",
         "iam-no-wildcard-actions",
         apply_to_resources=_task_role_wildcard,
+    ),
+    "launcher-off": Variant(
+        "the Fargate agent starts without the launcher (no seccomp, no no_new_privs)",
+        "sandbox-runs-under-launcher",
+        apply_to_config=_edit_sandboxes("fargate", _set("hardening", "launcher", value=False)),
+    ),
+    "fly-launcher-off": Variant(
+        "the Fly agent starts without the launcher (no read-only root, tmpfs or seccomp)",
+        "sandbox-runs-under-launcher",
+        apply_to_config=_edit_sandboxes("fly", _set("hardening", "launcher", value=False)),
+    ),
+    "seccomp-profile-swapped": Variant(
+        "the launcher spec names an unreviewed seccomp profile",
+        "sandbox-runs-under-launcher",
+        apply_to_resources=_containers(_other_seccomp_profile),
     ),
 }

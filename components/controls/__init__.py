@@ -1,0 +1,1 @@
+"""The runbook's controls and, per sandbox, what enforces each one."""
