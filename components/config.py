@@ -840,24 +840,25 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
 
     Raises ConfigError naming every bad key; never returns a partly valid config.
     """
-    referenced_secret_keys = _referenced_secret_keys(raw.get("sandboxes"))
+    secret_keys = referenced_secret_keys(raw.get("sandboxes"))
     allowed = {
         field.alias or name for name, field in StackConfig.model_fields.items()
-    } | referenced_secret_keys
+    } | secret_keys
     unknown = sorted(key for key in raw if key not in allowed)
     if unknown:
         raise ConfigError(
             f"{PROJECT}:{unknown[0]}: unknown config key; allowed keys: "
             f"{', '.join(sorted(allowed))} (and each sandbox's secret configKey)"
         )
-    model_input = {key: value for key, value in raw.items() if key not in referenced_secret_keys}
+    model_input = {key: value for key, value in raw.items() if key not in secret_keys}
     try:
         return StackConfig.model_validate(model_input)
     except ValidationError as error:
         raise ConfigError(format_validation_error(error)) from None
 
 
-def _referenced_secret_keys(sandboxes: object) -> set[str]:
+def referenced_secret_keys(sandboxes: object) -> set[str]:
+    """The config keys that hold Fly sandboxes' secret values (``secrets[].configKey``)."""
     keys: set[str] = set()
     if isinstance(sandboxes, list):
         for sandbox in sandboxes:

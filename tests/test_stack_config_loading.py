@@ -80,3 +80,19 @@ def test_offline_engine_config_marks_placeholders_secret_and_warns() -> None:
     assert "v1:abc:def" not in json.dumps(engine.values)
     assert len(engine.warnings) == 2
     assert "pulumi config set --secret opsAgentRenderApiKey" in engine.warnings[0]
+
+
+def test_a_fly_api_token_in_plain_text_is_rejected() -> None:
+    secrets = {key: "value" for key in SECRET_KEYS}
+    config = _engine_values(staging_values(), **secrets, **{"agent-sandbox:flyApiToken": "fo1_x"})
+    with pytest.raises(ConfigError, match=r"^agent-sandbox:flyApiToken: is stored in plain text"):
+        _load(config, SECRET_KEYS)
+    loaded = _load(config, [*SECRET_KEYS, "agent-sandbox:flyApiToken"])
+    assert loaded.fly_api_token is None  # read as a secret Output by the program, never here
+
+
+def test_a_structured_key_that_is_not_json_names_the_key() -> None:
+    config = _engine_values(staging_values(), **{key: "v" for key in SECRET_KEYS})
+    config["agent-sandbox:egress"] = "[{not json"
+    with pytest.raises(ConfigError, match=r"^agent-sandbox:egress: is not valid JSON/YAML"):
+        _load(config, SECRET_KEYS)
