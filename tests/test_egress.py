@@ -112,7 +112,7 @@ def test_no_rule_ever_allows_all_protocols_or_all_ports(egress: list[EgressRule]
     for spec in specs:
         assert spec.ip_protocol in ("tcp", "udp")
         assert spec.from_port == spec.to_port
-        assert 1 <= spec.from_port <= 65535
+        assert spec.from_port in range(1, 65536)
         assert (spec.cidr_ipv4 is None) != (spec.cidr_ipv6 is None)
         assert spec.cidr_ipv6 != "::/0"
         if spec.cidr_ipv4 == ANY_IPV4:
