@@ -20,7 +20,7 @@ from sandbox_policies.ecs_schema import (
 )
 from tests.stack_configs import ROOT, staging_config
 
-SEED = ROOT.parent / "shared" / "reference" / "seed" / "fargate-task-definition.json"
+SEED = ROOT / "tests" / "reference" / "seed" / "fargate-task-definition.json"
 SEED_VALUES = {
     "$TASK_FAMILY": "ops-agent-sandbox",
     "$ACCOUNT_ID": "123456789012",

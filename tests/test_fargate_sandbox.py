@@ -21,6 +21,7 @@ from components.seccomp import profile_sha256
 from sandbox_policies.ecs_schema import validate_register_task_definition
 from tests.stack_configs import staging_config, staging_values
 from tools.preview import mock_runtime
+from tools.preview.artifacts import register_task_definition_input
 from tools.preview.mock_runtime import RecordedResource, RecordedRun, run_under_mocks
 
 ACCOUNT = mock_runtime.MOCK_ACCOUNT_ID
@@ -164,22 +165,11 @@ def test_secrets_are_references_only(staging: RecordedRun) -> None:
 
 
 def test_registered_request_matches_the_pure_builder_and_is_valid(staging: RecordedRun) -> None:
-    task = _one(staging, "aws:ecs/taskDefinition:TaskDefinition").inputs
-    registered = {
-        key: task[key]
-        for key in (
-            "family",
-            "taskRoleArn",
-            "executionRoleArn",
-            "networkMode",
-            "requiresCompatibilities",
-            "cpu",
-            "memory",
-            "runtimePlatform",
-            "volumes",
-        )
-    }
-    registered["containerDefinitions"] = json.loads(task["containerDefinitions"])
+    resource = _one(staging, "aws:ecs/taskDefinition:TaskDefinition")
+    task = resource.inputs
+    # What the preview writes for `aws ecs register-task-definition --cli-input-json`.
+    registered = register_task_definition_input(resource)
+    assert {"key": "agent-sandbox:sandbox", "value": "ops-agent"} in registered.pop("tags")
     sandbox = _sandbox_config()
     hardening = fargate_hardening(hardening_model(sandbox, staging_config()))
     expected = build_register_task_definition(

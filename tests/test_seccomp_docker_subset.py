@@ -16,9 +16,7 @@ from components.seccomp import ARCHES, allowed_names, bpf, compile_bpf, load_pro
 from components.seccomp.compile import ARCH_TOKEN, GO_ARCH
 
 DOCKER = json.loads(
-    (
-        Path(__file__).resolve().parents[2] / "shared" / "reference" / "docker-default-seccomp.json"
-    ).read_text()
+    (Path(__file__).resolve().parent / "reference" / "docker-default-seccomp.json").read_text()
 )
 OURS = load_profile()
 

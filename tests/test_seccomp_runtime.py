@@ -13,9 +13,7 @@ from typing import Any
 from components.seccomp import load_profile, profile_path
 
 HELPER = Path(__file__).resolve().parent / "seccomp_workload.py"
-SEED = (
-    Path(__file__).resolve().parents[2] / "shared" / "reference" / "seed" / "seccomp-profile.json"
-)
+SEED = Path(__file__).resolve().parent / "reference" / "seed" / "seccomp-profile.json"
 PROFILE = profile_path()
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from google.protobuf import empty_pb2
 
+from components.controls.catalog import CONTROLS
 from components.fargate.container_definition import fargate_hardening
 from components.fly.fly_toml import render_fly_toml
 from components.hardening.delivery import fargate_delivery, fly_delivery
@@ -255,25 +256,7 @@ def fly_sandbox(fly_toml: str = FLY_TOML, **overrides: Any) -> RecordedResource:
     )
 
 
-CONTROL_IDS = (
-    "capabilities",
-    "no-new-privileges",
-    "seccomp",
-    "apparmor",
-    "readonly-root",
-    "tmp-tmpfs",
-    "writable-paths",
-    "non-root",
-    "ulimit-nofile",
-    "ulimit-nproc",
-    "ulimit-fsize",
-    "ulimit-cpu",
-    "pids-limit",
-    "egress-ports",
-    "dns-allowlist",
-    "resources",
-    "no-public-ip",
-)
+CONTROL_IDS = tuple(control.id for control in CONTROLS)
 
 
 def control_matrix(
