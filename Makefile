@@ -28,7 +28,7 @@ test: lint
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy components policies
+	$(BIN)/mypy components policies tools
 	$(BIN)/shellcheck $$(git ls-files '*.sh' .ci/run)
 
 ## Regenerate the README's generated blocks (config reference, policies, control matrix).

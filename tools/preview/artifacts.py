@@ -110,7 +110,7 @@ def _ports(rule: Mapping[str, Any]) -> str:
 def egress_table(run: RecordedRun) -> str:
     """Every security-group rule and DNS-firewall list the stack declares, as a text table."""
     groups = {f"{resource.name}-id": resource.name for resource in run.of_type(SECURITY_GROUP)}
-    rows: list[Sequence[str]] = []
+    rows: list[tuple[str, ...]] = []
     for type_, direction in ((EGRESS_RULE, "egress"), (INGRESS_RULE, "ingress")):
         for resource in run.of_type(type_):
             rule = resource.inputs
@@ -131,11 +131,11 @@ def egress_table(run: RecordedRun) -> str:
     firewall_rules = run.of_type(FIREWALL_RULE)
     if firewall_rules:
         lines += ["", "DNS firewall (Route 53 Resolver), in priority order:"]
-        for rule in sorted(firewall_rules, key=lambda item: int(item.inputs.get("priority", 0))):
-            domains = _domains_of(rule, lists)
-            lines.append(
-                f"  {rule.inputs.get('priority')}: {rule.inputs.get('action')} {', '.join(domains)}"
-            )
+        ordered = sorted(firewall_rules, key=lambda item: int(item.inputs.get("priority", 0)))
+        for firewall_rule in ordered:
+            domains = _domains_of(firewall_rule, lists)
+            inputs = firewall_rule.inputs
+            lines.append(f"  {inputs.get('priority')}: {inputs.get('action')} {', '.join(domains)}")
     return "\n".join(lines) + "\n"
 
 

@@ -165,7 +165,7 @@ class _RecordingMonitor(mocks.MockMonitor):
         return urn
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             raw = rpc.deserialize_properties(request.object, keep_unknowns=True)
             self.recorded.append(
@@ -268,9 +268,13 @@ def run_program_file(
     directory = str(program_path.parent.resolve())
     cwd = os.getcwd()
     os.chdir(directory)
+
+    def program() -> None:
+        runpy.run_path(str(program_path.resolve()), run_name="__main__")
+
     try:
         return run_under_mocks(
-            lambda: runpy.run_path(str(program_path.resolve()), run_name="__main__") and None,
+            program,
             config,
             stack=stack,
             secret_keys=secret_keys,
