@@ -124,12 +124,16 @@ def launch(
     spec_file = folder / "spec.json"
     spec_file.write_text(json.dumps(spec))
     spec_file.chmod(0o644)
+    # The checkout may not be readable by other users (a 0700 temp dir, /root): run a copy.
+    launcher = folder / "sandbox_launcher.py"
+    shutil.copyfile(LAUNCHER_SOURCE, launcher)
+    launcher.chmod(0o644)
     probe = {
         "workspace": str(folder / "workspace" / "probe"),
         "tmp": str(folder / "tmp" / "probe"),
         "root": str(folder / "probe-on-root"),
     }
-    command = [PYTHON, str(LAUNCHER_SOURCE), "--spec", str(spec_file), "--"]
+    command = [PYTHON, str(launcher), "--spec", str(spec_file), "--"]
     command += target or [PYTHON, "-c", TARGET, "arg-one"]
     if as_user:
         command = [
