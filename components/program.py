@@ -7,19 +7,20 @@ sandbox's name, so adding a sandbox never renames an existing one.
 
 from __future__ import annotations
 
-import json
-import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pulumi
 
 from components.aws.cluster import SandboxCluster, SandboxClusterArgs
-from components.aws.egress import EgressRuleSpec, egress_rule_specs
+from components.aws.egress import egress_rule_specs
 from components.aws.network import SandboxNetwork, SandboxNetworkArgs
 from components.config import PROJECT, FargateSandbox, FlySandbox, StackConfig
-from components.controls.matrix import EgressFacts, Matrix, fargate_matrix, fly_matrix
-from components.controls.resource import ControlMatrix
+from components.controls.resource import (
+    ControlMatrix,
+    fargate_control_matrix,
+    fly_control_matrix,
+)
 from components.fargate.sandbox import FargateSandbox as FargateSandboxComponent
 from components.fargate.sandbox import FargateSandboxArgs
 from components.fly.sandbox import FlySandbox as FlySandboxComponent
@@ -131,7 +132,9 @@ def _build_fargate(config: StackConfig, built: BuiltStack) -> None:
                 tags=config.tags,
             ),
         )
-        built.controls[sandbox.name] = _fargate_controls(sandbox, component, rules, built.network)
+        built.controls[sandbox.name] = fargate_control_matrix(
+            sandbox, component, rules, built.network
+        )
 
 
 def _build_fly(sandbox: FlySandbox, stack: StackConfig) -> FlySandboxComponent:
@@ -152,49 +155,6 @@ def _build_fly(sandbox: FlySandbox, stack: StackConfig) -> FlySandboxComponent:
     )
 
 
-def _fargate_controls(
-    sandbox: FargateSandbox,
-    component: FargateSandboxComponent,
-    rules: list[EgressRuleSpec],
-    network: SandboxNetwork,
-) -> ControlMatrix:
-    egress = EgressFacts(
-        security_group_rules=[f"{r.ip_protocol} {r.from_port} to {r.destination}" for r in rules],
-        dns_firewall_domains=(
-            network.allowed_domains if network.dns_firewall_rule_group_id is not None else None
-        ),
-    )
-    task = {
-        "cpu": str(sandbox.fargate.cpu),
-        "memory": str(sandbox.fargate.memory),
-        "assignPublicIp": sandbox.fargate.assign_public_ip,
-    }
-
-    def matrix(container_definitions: str) -> Matrix:
-        (container,) = json.loads(container_definitions)
-        return fargate_matrix(container, task, egress)
-
-    return ControlMatrix(
-        f"{sandbox.name}-controls",
-        sandbox=sandbox.name,
-        platform="fargate",
-        matrix=component.container_definitions.apply(matrix),
-        opts=pulumi.ResourceOptions(parent=component),
-    )
-
-
-def _fly_controls(sandbox: FlySandbox, component: FlySandboxComponent) -> ControlMatrix:
-    return ControlMatrix(
-        f"{sandbox.name}-controls",
-        sandbox=sandbox.name,
-        platform="fly",
-        matrix=component.fly_toml.apply(
-            lambda text: fly_matrix(tomllib.loads(text), public_ips=sandbox.fly.public_ips)
-        ),
-        opts=pulumi.ResourceOptions(parent=component),
-    )
-
-
 def build_stack(config: StackConfig) -> BuiltStack:
     built = BuiltStack()
     if config.fargate_sandboxes:
@@ -202,5 +162,5 @@ def build_stack(config: StackConfig) -> BuiltStack:
     for sandbox in config.fly_sandboxes:
         component = _build_fly(sandbox, config)
         built.fly[sandbox.name] = component
-        built.controls[sandbox.name] = _fly_controls(sandbox, component)
+        built.controls[sandbox.name] = fly_control_matrix(sandbox, component)
     return built

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import subprocess
 import sys
@@ -11,6 +13,9 @@ from typing import Any
 
 import pytest
 
+from components.controls.matrix import fargate_launcher_spec, fly_launcher_spec
+from components.hardening.spec import compiled_filter
+from components.seccomp import profile_sha256
 from sandbox_policies.ecs_schema import validate_register_task_definition
 from tests.stack_configs import ROOT
 from tools.preview.pipeline import PreviewResult, preview_stack
@@ -156,3 +161,21 @@ def test_make_preview_cli_exit_codes(tmp_path: Path) -> None:
     )
     assert missing.returncode == 2
     assert "Pulumi.nope.yaml: no such stack file" in missing.stderr
+
+
+def test_staging_runs_both_agents_under_the_launcher_with_the_profiles_bpf(
+    staging: PreviewResult,
+) -> None:
+    (container,) = _task_definition(staging, "ops-agent")["containerDefinitions"]
+    fly = tomllib.loads(staging.artifacts["fly-ops-agent-fly"].read_text())
+    specs = {"fargate": fargate_launcher_spec(container), "fly": fly_launcher_spec(fly)}
+    for platform, spec in specs.items():
+        assert spec is not None, platform
+        assert spec["platform"] == platform
+        assert spec["seccomp"]["profileSha256"] == profile_sha256()
+        for arch in ("x86_64", "aarch64"):
+            blob = base64.b64decode(spec["seccomp"]["arch"][arch]["bpfBase64"])
+            assert blob == compiled_filter("sandbox", arch)
+            assert hashlib.sha256(blob).hexdigest() == spec["seccomp"]["arch"][arch]["sha256"]
+    assert container["command"] == ["python", "mcp_client.py"]
+    assert fly["processes"]["app"].endswith("-- python mcp_client.py")

@@ -7,11 +7,19 @@ other resource, in `pulumi preview --policy-pack` and in the offline preview ali
 
 from __future__ import annotations
 
+import json
+import tomllib
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
 
-from components.controls.matrix import Matrix, matrix_json
+from components.aws.egress import EgressRuleSpec
+from components.aws.network import SandboxNetwork
+from components.config import FargateSandbox, FlySandbox
+from components.controls.matrix import EgressFacts, Matrix, fargate_matrix, fly_matrix, matrix_json
+from components.fargate.sandbox import FargateSandbox as FargateSandboxComponent
+from components.fly.sandbox import FlySandbox as FlySandboxComponent
 
 COMPONENT_TYPE = "agent-sandbox:controls:ControlMatrix"
 
@@ -37,3 +45,48 @@ class ControlMatrix(pulumi.ComponentResource):
         super().__init__(COMPONENT_TYPE, name, properties, opts)
         self.controls = controls
         self.register_outputs(properties)
+
+
+def fargate_control_matrix(
+    sandbox: FargateSandbox,
+    component: FargateSandboxComponent,
+    rules: Sequence[EgressRuleSpec],
+    network: SandboxNetwork,
+) -> ControlMatrix:
+    """The Fargate sandbox's matrix, derived from the container definitions it registers."""
+    egress = EgressFacts(
+        security_group_rules=[f"{r.ip_protocol} {r.from_port} to {r.destination}" for r in rules],
+        dns_firewall_domains=(
+            network.allowed_domains if network.dns_firewall_rule_group_id is not None else None
+        ),
+    )
+    task = {
+        "cpu": str(sandbox.fargate.cpu),
+        "memory": str(sandbox.fargate.memory),
+        "assignPublicIp": sandbox.fargate.assign_public_ip,
+    }
+
+    def matrix(container_definitions: str) -> Matrix:
+        (container,) = json.loads(container_definitions)
+        return fargate_matrix(container, task, egress)
+
+    return ControlMatrix(
+        f"{sandbox.name}-controls",
+        sandbox=sandbox.name,
+        platform="fargate",
+        matrix=component.container_definitions.apply(matrix),
+        opts=pulumi.ResourceOptions(parent=component),
+    )
+
+
+def fly_control_matrix(sandbox: FlySandbox, component: FlySandboxComponent) -> ControlMatrix:
+    """The Fly sandbox's matrix, derived from the fly.toml it deploys."""
+    return ControlMatrix(
+        f"{sandbox.name}-controls",
+        sandbox=sandbox.name,
+        platform="fly",
+        matrix=component.fly_toml.apply(
+            lambda text: fly_matrix(tomllib.loads(text), public_ips=sandbox.fly.public_ips)
+        ),
+        opts=pulumi.ResourceOptions(parent=component),
+    )
