@@ -15,6 +15,7 @@ import pulumi
 from components.aws.cluster import SandboxCluster, SandboxClusterArgs
 from components.aws.egress import egress_rule_specs
 from components.aws.network import SandboxNetwork, SandboxNetworkArgs
+from components.budget import StackBudget
 from components.config import PROJECT, FargateSandbox, FlySandbox, StackConfig
 from components.controls.resource import (
     ControlMatrix,
@@ -157,6 +158,7 @@ def _build_fly(sandbox: FlySandbox, stack: StackConfig) -> FlySandboxComponent:
 
 def build_stack(config: StackConfig) -> BuiltStack:
     built = BuiltStack()
+    StackBudget("stack-budget", config.monthly_budget_usd)
     if config.fargate_sandboxes:
         _build_fargate(config, built)
     for sandbox in config.fly_sandboxes:

@@ -655,6 +655,19 @@ def test_cost_policy_compares_the_estimate_with_the_budget() -> None:
     assert of(analyze(stack), "stack-monthly-cost") == []
 
 
+def test_the_stack_configs_budget_tightens_the_packs_ceiling_but_cannot_raise_it() -> None:
+    stack = fargate_stack(desiredCount=10)  # $90.10 a month
+
+    def declared(usd: float) -> RecordedResource:
+        return resource("agent-sandbox:stack:Budget", "stack-budget", {"monthlyBudgetUsd": usd})
+
+    [found] = of(analyze([*stack, declared(80)]), "stack-monthly-cost")
+    assert "exceeds the budget $80.00" in found.message
+    assert of(analyze([*stack, declared(100)]), "stack-monthly-cost") == []
+    raised = analyze([*stack, declared(1000)], {"stack-monthly-cost": {"monthlyBudgetUsd": 50}})
+    assert "exceeds the budget $50.00" in of(raised, "stack-monthly-cost")[0].message
+
+
 def test_a_hardened_fargate_stack_trips_no_policy() -> None:
     hardened = [
         *fargate_stack(),

@@ -37,6 +37,7 @@ FLY_VOLUME_GB_MONTH = 0.15
 FLY_DEDICATED_IPV4_MONTH = 2.00
 
 NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
+STACK_BUDGET = "agent-sandbox:stack:Budget"
 EIP = "aws:ec2/eip:Eip"
 VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
 
@@ -105,16 +106,30 @@ def estimate(resources: Sequence[Resource]) -> list[CostItem]:
     return [*_fargate(graph), *_network(graph), *_fly(graph)]
 
 
+def budget(resources: Sequence[Resource], config: Config) -> float:
+    """The lower of the pack's ceiling and the budget the stack registers for itself."""
+    ceiling = config.get_float("monthlyBudgetUsd")
+    declared = [
+        float(value)
+        for resource in resources
+        if resource.type == STACK_BUDGET
+        and isinstance(value := resource.props.get("monthlyBudgetUsd"), int | float)
+        and not isinstance(value, bool)
+        and value > 0
+    ]
+    return min([ceiling, *declared])
+
+
 def _within_budget(resources: Sequence[Resource], config: Config) -> Iterator[StackFinding]:
     items = estimate(resources)
-    total, budget = sum(item.usd for item in items), config.get_float("monthlyBudgetUsd")
-    if total > budget:
+    total, budget_usd = sum(item.usd for item in items), budget(resources, config)
+    if total > budget_usd:
         largest = sorted(items, key=lambda item: -item.usd)[:5]
         breakdown = "; ".join(f"{item.what} ${item.usd:.2f}" for item in largest)
         yield (
             None,
             (
-                f"estimated monthly cost ${total:.2f} exceeds the budget ${budget:.2f} "
+                f"estimated monthly cost ${total:.2f} exceeds the budget ${budget_usd:.2f} "
                 f"(prices as of {PRICES_AS_OF}; largest: {breakdown})"
             ),
         )
@@ -123,13 +138,16 @@ def _within_budget(resources: Sequence[Resource], config: Config) -> Iterator[St
 RULES: tuple[Rule, ...] = (
     Rule(
         name="stack-monthly-cost",
-        summary="The stack's estimated monthly cost is within the configured budget.",
+        summary=(
+            "The stack's estimated monthly cost is within its budget: the lower of the stack "
+            "config's monthlyBudgetUsd and this policy's."
+        ),
         runbook="Resources: 1 vCPU; 256 MB on Fly",
         remediation=(
             "shrink the sandboxes or shared network, or raise monthlyBudgetUsd for this stack"
         ),
         severity=Severity.MEDIUM,
-        params=(number("monthlyBudgetUsd", 150, "Monthly budget for the stack, in USD."),),
+        params=(number("monthlyBudgetUsd", 150, "Ceiling on any stack's monthly budget, in USD."),),
         stack_check=_within_budget,
         tags=("stack", "cost"),
     ),

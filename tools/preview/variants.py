@@ -203,6 +203,11 @@ VARIANTS: dict[str, Variant] = {
         "log-group-retention",
         apply_to_config=_edit_sandboxes("fargate", _set("fargate", "logRetentionDays", value=1)),
     ),
+    "stack-budget-exceeded": Variant(
+        "the stack config's own budget lowered to $50, under staging's estimate",
+        "stack-monthly-cost",
+        apply_to_config=lambda raw: {**raw, "monthlyBudgetUsd": 50},
+    ),
     "over-budget": Variant(
         "ten 1-vCPU tasks, beyond the $150 budget",
         "stack-monthly-cost",
