@@ -778,10 +778,6 @@ class StackConfig(_Model):
     def fly_sandboxes(self) -> tuple[FlySandbox, ...]:
         return tuple(s for s in self.sandboxes if isinstance(s, FlySandbox))
 
-    @property
-    def host_egress(self) -> tuple[EgressRule, ...]:
-        return tuple(rule for rule in self.egress if rule.host is not None)
-
 
 # --------------------------------------------------------------------------- loading
 

@@ -17,7 +17,6 @@ from components.aws.egress import (
     PlatformEgress,
     create_sandbox_security_group,
     egress_rule_specs,
-    render_egress_table,
 )
 from components.config import EC2_DESCRIPTION_PATTERN, EgressRule
 from tests.stack_configs import staging_config
@@ -199,35 +198,6 @@ def test_a_long_host_list_keeps_the_description_within_aws_limits() -> None:
 
 
 # --------------------------------------------------------------------------- table
-
-
-def test_egress_table_lists_every_destination_and_the_dns_names() -> None:
-    specs = egress_rule_specs(staging_config().egress)
-    table = render_egress_table(specs, ["api.render.com", "logs.us-west-2.amazonaws.com"])
-    lines = table.splitlines()
-
-    assert lines[0].split() == ["DESTINATION", "PROTOCOL", "PORT", "ENFORCED", "BY", "DESCRIPTION"]
-    rows = {line.split()[0]: line.split()[1:3] for line in lines[2:6]}
-    assert rows == {
-        "169.254.169.253/32": ["udp", "53"],
-        "api.render.com": ["tcp", "443"],
-        "sentry.io": ["tcp", "443"],
-        "github.com": ["tcp", "443"],
-    }
-    assert "DNS firewall (name)" in lines[3]
-    assert lines[-2:] == ["  api.render.com", "  logs.us-west-2.amazonaws.com"]
-    # Fixed width: the PROTOCOL column starts at the same offset on every row.
-    offsets = {line.index(line.split()[1]) for line in lines[2:6]}
-    assert len(offsets) == 1
-
-
-def test_egress_table_says_when_names_are_not_filtered() -> None:
-    table = render_egress_table(egress_rule_specs([_rule(cidr="10.0.0.0/8", ports=[443])]), [])
-
-    assert "DNS firewall: none (names are not filtered)." in table
-
-
-# --------------------------------------------------------------------------- the security group
 
 
 def _security_group_run(platform_egress: PlatformEgress | None) -> RecordedRun:

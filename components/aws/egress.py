@@ -1,7 +1,7 @@
 """The stack's egress allowlist as security-group rules.
 
-Kept as pure data first (``egress_rule_specs``) so the rules can be tested, printed for review
-(``render_egress_table``) and checked by the policy pack without a Pulumi engine. A security
+Kept as pure data first (``egress_rule_specs``) so the rules can be tested and checked
+without a Pulumi engine; the offline preview prints what the stack registers from them. A security
 group matches addresses and ports, never names: a host entry therefore opens only its port,
 and the DNS firewall (``components.aws.dns_firewall``) is what restricts the names.
 """
@@ -215,32 +215,3 @@ def _platform_rules(
             "HTTPS to S3 through the gateway endpoint (ECR image layers)",
             prefix_list_id=platform_egress.s3_prefix_list_id,
         )
-
-
-def render_egress_table(specs: Sequence[EgressRuleSpec], dns_allowed_domains: Sequence[str]) -> str:
-    """A fixed-width table of what the sandbox may reach, for build/<stack>/egress.txt."""
-    header = ("DESTINATION", "PROTOCOL", "PORT", "ENFORCED BY", "DESCRIPTION")
-    rows: list[tuple[str, ...]] = []
-    for spec in specs:
-        port = (
-            str(spec.from_port)
-            if spec.from_port == spec.to_port
-            else (f"{spec.from_port}-{spec.to_port}")
-        )
-        for destination in spec.destination.split(", "):
-            rows.append((destination, spec.ip_protocol, port, spec.enforced_by, spec.description))
-    widths = [max(len(row[column]) for row in (header, *rows)) for column in range(4)]
-
-    def line(row: tuple[str, ...]) -> str:
-        cells = [cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
-        return "  ".join([*cells, row[4]]).rstrip()
-
-    out = [line(header), line((*("-" * width for width in widths), "-" * 11))]
-    out.extend(line(row) for row in rows)
-    out.append("")
-    if dns_allowed_domains:
-        out.append("DNS firewall: these names resolve; every other name gets NXDOMAIN.")
-        out.extend(f"  {domain}" for domain in dns_allowed_domains)
-    else:
-        out.append("DNS firewall: none (names are not filtered).")
-    return "\n".join(out) + "\n"

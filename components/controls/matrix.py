@@ -224,21 +224,9 @@ def fly_matrix(fly: Mapping[str, Any], *, public_ips: bool) -> Matrix:
     """Coverage on a Fly Machine (a Firecracker VM: no container runtime applies anything)."""
     spec = fly_launcher_spec(fly)
     matrix = _launcher_coverage(spec, "fly.toml process command")
-    no_launcher = "the launcher is not in the fly.toml process command"
     if spec is None:
-        for control in (
-            "capabilities",
-            "readonly-root",
-            "tmp-tmpfs",
-            "writable-paths",
-            "non-root",
-            "ulimit-nofile",
-            "ulimit-nproc",
-            "ulimit-fsize",
-            "ulimit-cpu",
-            "pids-limit",
-        ):
-            matrix[control] = Coverage("unavailable", no_launcher)
+        no_launcher = Coverage("unavailable", "the launcher is not in the fly.toml process command")
+        matrix.update(dict.fromkeys(FLY_LAUNCHER_CONTROLS, no_launcher))
     else:
         matrix.update(_fly_launcher_controls(spec))
     matrix["apparmor"] = Coverage(
@@ -258,6 +246,21 @@ def fly_matrix(fly: Mapping[str, Any], *, public_ips: bool) -> Matrix:
         else Coverage("unavailable", "public IPs or public service ports are configured")
     )
     return _ordered(matrix)
+
+
+# What only the launcher enforces on Fly, besides no_new_privs and seccomp.
+FLY_LAUNCHER_CONTROLS = (
+    "capabilities",
+    "readonly-root",
+    "tmp-tmpfs",
+    "writable-paths",
+    "non-root",
+    "ulimit-nofile",
+    "ulimit-nproc",
+    "ulimit-fsize",
+    "ulimit-cpu",
+    "pids-limit",
+)
 
 
 def _fly_launcher_controls(spec: Mapping[str, Any]) -> Matrix:
@@ -298,6 +301,8 @@ def _fly_launcher_controls(spec: Mapping[str, Any]) -> Matrix:
         f"RLIMIT_NPROC {spec['rlimits']['nproc']['hard']} for the sandbox user, who owns every "
         "process in the Machine after the launcher",
     )
+    if set(matrix) != set(FLY_LAUNCHER_CONTROLS):
+        raise ValueError(f"the launcher spec reports {sorted(matrix)}; expected the Fly set")
     return matrix
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from pulumi_policy import Severity
 
 from . import ecs_schema
-from .rule import Config, Param, Resource, Rule, integer, string_list
+from .rule import Config, Param, Resource, Rule, integer, rule_family, string_list
 from .secrets import secret_params, secret_problems
 from .values import UNKNOWN, JsonError, as_dict, as_int, as_list, as_str, is_unknown, json_property
 
@@ -239,19 +239,7 @@ def _schema(resource: Resource, _: Config) -> Iterator[str]:
 _HIGH, _CRITICAL, _MEDIUM = Severity.HIGH, Severity.CRITICAL, Severity.MEDIUM
 
 
-def _task_rule(
-    name: str, summary: str, runbook: str, remediation: str, check: Any, **extra: Any
-) -> Rule:
-    return Rule(
-        name=name,
-        summary=summary,
-        runbook=runbook,
-        remediation=remediation,
-        resource_types=TYPES,
-        check=check,
-        tags=("ecs", "task-definition"),
-        **{"severity": _HIGH, **extra},
-    )
+_task_rule = rule_family(TYPES, ("ecs", "task-definition"), _HIGH)
 
 
 def _ulimit_params() -> tuple[Param, ...]:

@@ -15,7 +15,7 @@ from typing import Any
 from pulumi_policy import Severity
 
 from .graph import FLY_SANDBOX
-from .rule import Config, Resource, Rule, integer, string_list
+from .rule import Config, Resource, Rule, integer, rule_family, string_list
 from .secrets import secret_params, secret_problems
 from .values import as_dict, as_int, as_str, is_unknown
 
@@ -133,19 +133,7 @@ def _region(resource: Resource, config: Config) -> Iterator[str]:
         yield f"region is {region!r}; allowed: {allowed}"
 
 
-def _fly_rule(
-    name: str, summary: str, runbook: str, remediation: str, check: Any, **extra: Any
-) -> Rule:
-    return Rule(
-        name=name,
-        summary=summary,
-        runbook=runbook,
-        remediation=remediation,
-        resource_types=TYPES,
-        check=check,
-        tags=("fly",),
-        **{"severity": Severity.HIGH, **extra},
-    )
+_fly_rule = rule_family(TYPES, ("fly",), Severity.HIGH)
 
 
 RULES: tuple[Rule, ...] = (

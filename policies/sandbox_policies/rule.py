@@ -172,3 +172,25 @@ class Rule:
     def message(self, problem: str) -> str:
         """The violation text: the problem, then the fix."""
         return f"{problem.rstrip('.')}. Fix: {self.remediation}"
+
+
+def rule_family(
+    resource_types: tuple[str, ...], tags: tuple[str, ...], severity: Severity
+) -> Callable[..., Rule]:
+    """A Rule constructor for one area: its resource types, tags and default severity."""
+
+    def make(
+        name: str, summary: str, runbook: str, remediation: str, check: ResourceCheck, **extra: Any
+    ) -> Rule:
+        return Rule(
+            name=name,
+            summary=summary,
+            runbook=runbook,
+            remediation=remediation,
+            resource_types=resource_types,
+            check=check,
+            tags=tags,
+            **{"severity": severity, **extra},
+        )
+
+    return make
